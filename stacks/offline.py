@@ -1,0 +1,238 @@
+"""Run the real program under Pulumi mocks and record what it registers: the offline preview's engine.
+
+`run_stack(...)` returns every resource (type, name, parent, provider, dependencies, protect,
+retain_on_delete, inputs as the engine receives them, secrets masked) and the resolved stack outputs.
+The mocks answer with realistic computed outputs (ids, digests, endpoints) so outputs resolve to
+real-looking values. Tests and `python -m stacks.preview` both use this; no CLI, Docker or cloud needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from stacks.config import NAMESPACE
+
+SECRET = "[secret]"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _digest(*parts: str, length: int = 64) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+# Computed outputs a real provider would return, per type token (inputs are echoed back as well).
+def _computed(token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    if token == "docker:index/image:Image":
+        image = inputs.get("imageName", name)
+        return {"repoDigest": f"{image.split(':')[0]}@sha256:{_digest(token, name)}", "baseImageName": image}
+    if token == "docker:index/remoteImage:RemoteImage":
+        return {"imageId": f"sha256:{_digest(token, name)}",
+                "repoDigest": f"{inputs.get('name', name).split(':')[0]}@sha256:{_digest(token, name)}"}
+    if token == "docker:index/volume:Volume":
+        return {"mountpoint": f"/var/lib/docker/volumes/{inputs.get('name', name)}/_data", "driver": "local"}
+    if token == "random:index/randomPassword:RandomPassword":
+        return {"result": "mock-" + _digest(token, name, length=int(inputs.get("length", 16)) - 5),
+                "bcryptHash": "$2a$10$" + _digest("bcrypt", name, length=53)}
+    if token == "random:index/randomId:RandomId":
+        return {"hex": _digest(token, name, length=8), "b64Url": _digest(token, name, length=11)}
+    return {}
+
+
+class RealisticMocks(pulumi_mocks.Mocks):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        state = {**args.inputs, **_computed(args.typ, args.name, args.inputs)}
+        return f"{args.name}-{_digest(args.typ, args.name, length=12)}", state
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return {}, None
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    inputs: dict[str, Any]
+    custom: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.type}::{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "parent": self.parent, "provider": self.provider,
+                "dependencies": self.dependencies, "protect": self.protect,
+                "retain_on_delete": self.retain_on_delete, "inputs": self.inputs}
+
+
+def _urn_ref(urn: str) -> str | None:
+    """`type::name` from a URN (a provider reference `urn::id` included)."""
+    if not urn:
+        return None
+    parts = urn.split("::")
+    return f"{parts[2].split('$')[-1]}::{parts[3]}"
+
+
+def _provider_name(ref: str) -> str | None:
+    if not ref:
+        return None
+    name = ref.split("::")[3]
+    return "default" if name.startswith("default") else name
+
+
+def mask(value: Any) -> Any:
+    """Plain Python from deserialized RPC values: secrets become "[secret]", numbers stay numbers."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping what the engine would see: parents, providers, dependencies."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks):
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            parent = _urn_ref(request.parent)
+            self.recorded.append(Resource(
+                type=request.type,
+                name=request.name,
+                parent=None if parent and parent.startswith("pulumi:pulumi:Stack") else parent,
+                provider=_provider_name(request.provider),
+                dependencies=sorted({_urn_ref(d) for d in request.dependencies}),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                inputs=mask(rpc.deserialize_properties(request.object)),
+                custom=bool(request.custom),
+            ))
+        return response
+
+
+@dataclass
+class Recording:
+    stack: str
+    environment: str | None
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def by_type(self, token: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == token]
+
+    def get(self, token: str, name: str) -> Resource:
+        matches = [r for r in self.resources if r.type == token and r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{token}::{name} (found {len(matches)})")
+        return matches[0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stack": self.stack, "environment": self.environment,
+                "resources": [r.to_json() for r in sorted(self.resources, key=lambda r: (r.type, r.name))],
+                "outputs": {k: SECRET if k in self.secret_outputs else v for k, v in self.outputs.items()}}
+
+
+# --------------------------------------------------------------------------------------- stack config
+
+
+def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, str], set[str]]:
+    """The config map the CLI would hand the program for `Pulumi.<stack>.yaml` (secure values masked)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = sorted(p.name.split(".")[1] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise FileNotFoundError(f"no stack {stack!r}: {path.name} does not exist (allowed: {', '.join(known)})")
+    document = yaml.safe_load(path.read_text()) or {}
+    values: dict[str, str] = {}
+    secrets: set[str] = set()
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted with the stack's secrets provider: unreadable offline, so a placeholder stands in.
+            values[key], secrets = SECRET, secrets | {key}
+        else:
+            values[key] = config_string(value)
+    return values, secrets
+
+
+def config_string(value: Any) -> str:
+    """Config values reach a Pulumi program as strings; structured ones as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def qualify(key: str) -> str:
+    return key if ":" in key else f"{NAMESPACE}:{key}"
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+def run_stack(stack: str, config: dict[str, str], secret_keys: set[str] = frozenset()) -> Recording:
+    """Run the program once under mocks with this config; raises pulumi.RunError for a bad config."""
+    from stacks.program import main
+
+    return run_program(main, stack, config, secret_keys)
+
+
+def run_program(program: Callable[[], Any], stack: str = "test", config: dict[str, str] | None = None,
+                secret_keys: set[str] = frozenset()) -> Recording:
+    """Run any Pulumi program function under the recording mocks (components are tested this way)."""
+    settings.reset_options(project="ray-platform", stack=stack)
+    monitor = RecordingMonitor(RealisticMocks())
+    pulumi.runtime.set_mocks(monitor.mocks, project="ray-platform", stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config or {}), sorted(secret_keys))
+    _sync_await(run_pulumi_func(program))
+
+    outputs, secret_outputs = _sync_await(_resolve_outputs(settings.get_root_resource().outputs))
+    environment = outputs.get("environment")
+    return Recording(stack, environment, monitor.recorded, outputs, secret_outputs)
+
+
+async def _resolve_outputs(exported: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    values, secrets = {}, set()
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        values[key] = mask(await output.future())
+        if await output.is_secret():
+            secrets.add(key)
+    return values, secrets
+
+
+def preview(stack: str, overrides: dict[str, str] | None = None, secret_overrides: dict[str, str] | None = None,
+            project_dir: Path = PROJECT_DIR) -> Recording:
+    """The offline preview of a stack: its own Pulumi.<stack>.yaml plus `--set` overrides."""
+    config, secrets = read_stack_config(stack, project_dir)
+    for key, value in (overrides or {}).items():
+        config[qualify(key)] = value
+        secrets.discard(qualify(key))
+    for key, value in (secret_overrides or {}).items():
+        config[qualify(key)] = value
+        secrets.add(qualify(key))
+    return run_stack(stack, config, secrets)

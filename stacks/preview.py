@@ -1,0 +1,154 @@
+"""Offline preview: `python -m stacks.preview STACK [--json] [--set key=value ...] [--diff BASE.json] [--graph]`.
+
+Runs the real program under Pulumi mocks with the stack's own Pulumi.STACK.yaml (no Pulumi CLI, Docker
+or cloud account), checks nested inputs against the provider SDKs, and prints a table, JSON, a diff
+against an earlier JSON, or a Mermaid graph. A bad config fails exactly as `pulumi up` would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from stacks.offline import Recording, preview
+from stacks.sdk_check import check_inputs
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: {flag} {item!r}: expected key=value")
+        out[key] = value
+    return out
+
+
+def sdk_problems(recording: Recording) -> list[str]:
+    return [f"{r.type}::{r.name}: {p}" for r in recording.resources if r.custom for p in check_inputs(r.type, r.inputs)]
+
+
+def table(recording: Recording) -> str:
+    rows = [("TYPE", "NAME", "PARENT", "PROVIDER")]
+    rows += sorted((r.type, r.name, (r.parent or "").split("::")[-1], r.provider or "") for r in recording.resources)
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines += ["", f"{len(recording.resources)} resources", "", "Outputs:"]
+    data = recording.to_json()["outputs"]
+    lines += [f"  {k}: {json.dumps(v)}" for k, v in data.items()]
+    return "\n".join(lines)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}.{key}" if prefix else key).items()}
+    if isinstance(value, list) and value:
+        return {k: v for i, item in enumerate(value) for k, v in _flatten(item, f"{prefix}[{i}]").items()}
+    return {prefix: value}
+
+
+def diff(base: dict[str, Any], head: dict[str, Any]) -> str:
+    """Created, changed (only the fields that differ) and removed resources, grouped by parent component."""
+    def index(doc):
+        return {f"{r['type']}::{r['name']}": r for r in doc.get("resources", [])}
+
+    old, new = index(base), index(head)
+    groups: dict[str, list[str]] = {}
+
+    def add(resource: dict, line: str) -> None:
+        groups.setdefault(resource.get("parent") or "(stack)", []).append(line)
+
+    for ref in sorted(new.keys() - old.keys()):
+        add(new[ref], f"  + {ref}")
+    for ref in sorted(old.keys() - new.keys()):
+        add(old[ref], f"  - {ref}")
+    changed = 0
+    for ref in sorted(old.keys() & new.keys()):
+        a = _flatten({k: v for k, v in old[ref].items() if k not in ("type", "name")})
+        b = _flatten({k: v for k, v in new[ref].items() if k not in ("type", "name")})
+        fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        if fields:
+            changed += 1
+            add(new[ref], f"  ~ {ref}")
+            for f in fields:
+                groups[new[ref].get("parent") or "(stack)"].append(
+                    f"      {f}: {json.dumps(a.get(f))} => {json.dumps(b.get(f))}")
+    out_a, out_b = _flatten(base.get("outputs", {})), _flatten(head.get("outputs", {}))
+    output_lines = [f"  ~ {k}: {json.dumps(out_a.get(k))} => {json.dumps(out_b.get(k))}"
+                    for k in sorted(out_a.keys() | out_b.keys()) if out_a.get(k) != out_b.get(k)]
+    created, removed = len(new.keys() - old.keys()), len(old.keys() - new.keys())
+    lines = [f"{created} to create, {changed} to change, {removed} to remove"]
+    for group in sorted(groups):
+        lines += ["", group, *groups[group]]
+    if output_lines:
+        lines += ["", "Outputs:", *output_lines]
+    return "\n".join(lines)
+
+
+def graph(recording: Recording) -> str:
+    """Mermaid: components as subgraphs, resources as nodes, dependencies as arrows."""
+    ids = {r.ref: f"r{i}" for i, r in enumerate(recording.resources)}
+    children: dict[str | None, list] = {}
+    for r in recording.resources:
+        children.setdefault(r.parent, []).append(r)
+    lines = ["graph LR"]
+
+    def emit(parent: str | None, indent: str) -> None:
+        for r in children.get(parent, []):
+            label = f"{r.name}<br/><small>{r.type.split(':')[-1]}</small>"
+            if r.ref in children:
+                lines.append(f'{indent}subgraph {ids[r.ref]}["{label}"]')
+                emit(r.ref, indent + "  ")
+                lines.append(f"{indent}end")
+            else:
+                lines.append(f'{indent}{ids[r.ref]}["{label}"]')
+
+    emit(None, "  ")
+    for r in recording.resources:
+        for dep in r.dependencies:
+            if dep in ids and dep not in children:
+                lines.append(f"  {ids[dep]} --> {ids[r.ref]}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stacks.preview", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: reads Pulumi.STACK.yaml")
+    parser.add_argument("--json", action="store_true", help="print resources and outputs as JSON")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    parser.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key with a secret value")
+    parser.add_argument("--diff", metavar="BASE.json", help="what changes against an earlier --json output")
+    parser.add_argument("--graph", action="store_true", help="print a Mermaid diagram")
+    args = parser.parse_args(argv)
+    try:
+        recording = preview(args.stack, _pairs(args.set, "--set"), _pairs(args.set_secret, "--set-secret"))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except pulumi.RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems = sdk_problems(recording)
+    if problems:
+        print("error: inputs the provider would reject:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr)
+        return 2
+    document = recording.to_json()
+    if args.diff:
+        print(diff(json.loads(Path(args.diff).read_text()), document))
+    elif args.graph:
+        print(graph(recording))
+    elif args.json:
+        print(json.dumps(document, indent=2, sort_keys=False))
+    else:
+        print(table(recording))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

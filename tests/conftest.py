@@ -1,0 +1,25 @@
+"""Shared fixtures: the project root on sys.path, and offline runs of stacks under Pulumi mocks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stacks.offline import Recording, preview  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dev() -> Recording:
+    """The `dev` stack (the seed's GPU box) exactly as Pulumi.dev.yaml configures it."""
+    return preview("dev")
+
+
+def shared_dir() -> Path:
+    """../shared: design, references and the real CRD schemas (beside the checkout, also in CI)."""
+    return ROOT.parent / "shared"
