@@ -17,7 +17,12 @@ from components.local.monitoring import Monitoring, MonitoringArgs
 from components.local.notebook import Notebook, NotebookArgs
 from components.local.object_store import ObjectStore, ObjectStoreArgs
 from components.local.ray_cluster import (
-    HEAD_ALIAS, DockerPlacement, DockerRayCluster, DockerRayClusterArgs, HeadArgs, WorkerArgs,
+    HEAD_ALIAS,
+    DockerPlacement,
+    DockerRayCluster,
+    DockerRayClusterArgs,
+    HeadArgs,
+    WorkerArgs,
 )
 from components.ray_node import HeadPorts, RayNode, capacity_entry
 from components.versions import RAY_VERSION
@@ -88,7 +93,7 @@ def build(cfg: LocalConfig) -> dict:
 
     ports = cfg.ports
     minio_password = _secret("minio-root-password", cfg.minio_root_password)
-    store = ObjectStore(
+    ObjectStore(
         "checkpoints",
         ObjectStoreArgs(
             container_prefix=prefix, provider=head_provider, network=network, bucket=cfg.checkpoint_bucket,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -68,8 +68,9 @@ class Resource:
     dependencies: list[str]
     protect: bool
     retain_on_delete: bool
-    inputs: dict[str, Any]
+    inputs: dict[str, Any]  # secrets masked, as previews and policies see them
     custom: bool
+    revealed: dict[str, Any] = field(default_factory=dict, repr=False)  # secrets in the clear, for wiring tests
 
     @property
     def ref(self) -> str:
@@ -96,14 +97,15 @@ def _provider_name(ref: str) -> str | None:
     return "default" if name.startswith("default") else name
 
 
-def mask(value: Any) -> Any:
-    """Plain Python from deserialized RPC values: secrets become "[secret]", numbers stay numbers."""
+def mask(value: Any, reveal: bool = False) -> Any:
+    """Plain Python from deserialized RPC values: secrets become "[secret]" (or their value, for tests
+    that check wiring), and whole numbers come back as ints."""
     if rpc.is_rpc_secret(value):
-        return SECRET
+        return mask(rpc.unwrap_rpc_secret(value), reveal) if reveal else SECRET
     if isinstance(value, dict):
-        return {k: mask(v) for k, v in value.items()}
+        return {k: mask(v, reveal) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask(v) for v in value]
+        return [mask(v, reveal) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -120,6 +122,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             parent = _urn_ref(request.parent)
+            properties = rpc.deserialize_properties(request.object)
             self.recorded.append(Resource(
                 type=request.type,
                 name=request.name,
@@ -128,8 +131,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=sorted({_urn_ref(d) for d in request.dependencies}),
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
-                inputs=mask(rpc.deserialize_properties(request.object)),
+                inputs=mask(properties),
                 custom=bool(request.custom),
+                revealed=mask(properties, reveal=True),
             ))
         return response
 

@@ -37,7 +37,7 @@ def table(recording: Recording) -> str:
     rows = [("TYPE", "NAME", "PARENT", "PROVIDER")]
     rows += sorted((r.type, r.name, (r.parent or "").split("::")[-1], r.provider or "") for r in recording.resources)
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines += ["", f"{len(recording.resources)} resources", "", "Outputs:"]
     data = recording.to_json()["outputs"]
     lines += [f"  {k}: {json.dumps(v)}" for k, v in data.items()]

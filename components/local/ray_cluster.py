@@ -127,7 +127,8 @@ class DockerRayCluster(pulumi.ComponentResource):
         if placement.network is None:
             network["network_mode"] = "host"
         else:
-            network["networks_advanced"] = [docker.ContainerNetworksAdvancedArgs(name=placement.network.name, aliases=aliases)]
+            network["networks_advanced"] = [
+                docker.ContainerNetworksAdvancedArgs(name=placement.network.name, aliases=aliases)]
         return docker.Container(
             resource_name,
             name=container_name,

@@ -1,0 +1,127 @@
+"""`python -m stacks.preview`: the JSON snapshot of `dev`, diffs, graphs, errors, and the SDK key check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks import preview as cli
+from stacks.offline import preview
+from stacks.sdk_check import check_inputs
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT = Path(__file__).parent / "snapshots" / "dev.json"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stacks.preview", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_dev_json_matches_the_snapshot():
+    """Regenerate after an intended change: UPDATE_SNAPSHOTS=1 pytest tests/test_preview.py"""
+    result = run_cli("dev", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(document, indent=2) + "\n")
+    assert document == json.loads(SNAPSHOT.read_text())
+
+
+def test_json_has_every_field_the_design_names(dev):
+    document = dev.to_json()
+    assert document["stack"] == "dev" and document["environment"] == "local"
+    head = next(r for r in document["resources"] if r["name"] == "ray-head")
+    assert set(head) == {"type", "name", "parent", "provider", "dependencies", "protect", "retain_on_delete", "inputs"}
+    assert head["parent"] == "ray-platform:local:DockerRayCluster::ray"
+    assert head["provider"] == "docker-host-gpu-box"
+    assert "docker:index/network:Network::ray" in head["dependencies"]
+    assert document["outputs"]["credentials"] == "[secret]"
+
+
+def test_diff_lists_created_changed_and_removed(dev, tmp_path):
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(dev.to_json()))
+    result = run_cli("dev", "--set", "jupyter=false", "--set", "head={\"cpus\": 4, \"memory_gb\": 8}", "--diff",
+                     str(base))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.splitlines()[0] == "0 to create, 1 to change, 5 to remove"
+    assert "  - docker:index/container:Container::notebook-jupyter" in out
+    assert "  ~ docker:index/container:Container::ray-head" in out
+    assert 'inputs.command[7]: "--num-cpus=2" => "--num-cpus=4"' in out
+    assert "~ ray_capacity.head.resources.CPU: 2 => 4" in out
+    assert "ray-platform:local:DockerRayCluster::ray" in out  # grouped by component
+
+
+def test_diff_never_shows_a_secret_value(dev):
+    changed = preview("dev", secret_overrides={"jupyter_token": "a-very-secret-token"})
+    text = cli.diff(dev.to_json(), changed.to_json())
+    assert "a-very-secret-token" not in text and "mock-" not in text
+
+
+def test_graph_is_mermaid_with_components_as_subgraphs():
+    result = run_cli("dev", "--graph")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "graph LR"
+    assert any(line.strip().startswith("subgraph") and "DockerRayCluster" in line for line in lines)
+    assert sum("-->" in line for line in lines) >= 10
+
+
+def test_table_lists_resources_and_outputs():
+    result = run_cli("dev")
+    assert result.returncode == 0, result.stderr
+    assert "ray-head" in result.stdout and "ray_dashboard_url: \"http://127.0.0.1:8265\"" in result.stdout
+
+
+def test_bad_config_is_one_clear_error_without_traceback():
+    result = run_cli("dev", "--set", "workers=[{\"name\": \"g\", \"replicas\": -1}]", "--set", "typo=1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: invalid stack configuration (2 problems):",
+        "  ray-platform:workers[0].replicas: -1 is out of range (allowed: >= 1)",
+        "  ray-platform:typo: unknown key (allowed: environment, hosts, bind_address, head, workers, ports, images, "
+        "monitoring, jupyter, checkpoint_bucket, minio_root_user, minio_root_password, grafana_admin_password, "
+        "jupyter_token)",
+    ]
+
+
+def test_unknown_stack_names_the_known_ones():
+    result = run_cli("nope")
+    assert result.returncode == 2 and "Pulumi.nope.yaml does not exist (allowed: dev" in result.stderr
+
+
+@pytest.mark.parametrize("token,inputs,expected", [
+    ("docker:index/container:Container", {"image": "x", "ports": [{"internal": 1, "externl": 2}]},
+     ["ports[0].externl: unknown key (allowed: external, internal, ip, protocol)"]),
+    ("docker:index/container:Container", {"image": "x", "healthcheck": {"test": ["CMD"]}},
+     ["healthcheck.test: unknown key (allowed: interval, retries, startInterval, startPeriod, tests, timeout)"]),
+    ("gcp:container/cluster:Cluster", {"privateClusterConfig": {"enablePrivateNodes": True, "masterCidr": "x"}},
+     ["privateClusterConfig.masterCidr: unknown key (allowed: enablePrivateEndpoint, enablePrivateNodes, "
+      "masterGlobalAccessConfig, masterIpv4CidrBlock, peeringName, privateEndpoint, privateEndpointSubnetwork, "
+      "publicEndpoint)"]),
+    ("docker:index/container:Container", {"image": "x", "logOpts": {"max-size": "1m"}, "envs": ["A=1"]}, []),
+])
+def test_nested_keys_are_checked_against_the_sdk(token, inputs, expected):
+    assert check_inputs(token, inputs) == expected
+
+
+def test_a_nested_typo_in_the_program_fails_the_preview(monkeypatch, capsys):
+    from components.local import ray_cluster
+
+    real = ray_cluster.docker.ContainerHealthcheckArgs
+
+    def typo(**kwargs):
+        args = real(**kwargs)
+        return {"tests": kwargs["tests"], "intervl": kwargs["interval"]} if args else args
+
+    monkeypatch.setattr(ray_cluster, "http_health", lambda url: typo(tests=["CMD", url], interval="1s"))
+    assert cli.main(["dev"]) == 2
+    assert "ray-head: healthcheck.intervl: unknown key" in capsys.readouterr().err
