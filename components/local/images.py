@@ -46,7 +46,6 @@ class DockerImages(pulumi.ComponentResource):
                     build=docker.DockerBuildArgs(
                         context=f"{args.images_dir}/{IMAGE_DIRS[kind]}",
                         args={"RAY_VERSION": RAY_VERSION},
-                        platform="linux/amd64",
                     ),
                     skip_push=True,
                     opts=child,
