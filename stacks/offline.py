@@ -79,7 +79,16 @@ class Resource:
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, "name": self.name, "parent": self.parent, "provider": self.provider,
                 "dependencies": self.dependencies, "protect": self.protect,
-                "retain_on_delete": self.retain_on_delete, "inputs": self.inputs}
+                "retain_on_delete": self.retain_on_delete, "inputs": _sorted(self.inputs)}
+
+
+def _sorted(value: Any) -> Any:
+    """Keys in a stable order, so snapshots and diffs do not churn with registration order."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 def _urn_ref(urn: str) -> str | None:
