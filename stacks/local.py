@@ -26,7 +26,7 @@ from components.local.ray_cluster import (
 )
 from components.ray_node import HeadPorts, RayNode, capacity_entry
 from components.versions import RAY_VERSION
-from stacks.config import LocalConfig, WorkerGroup
+from stacks.config.local import LocalConfig, WorkerGroup
 
 IMAGE_KIND = {"none": "ray_cpu", "nvidia": "ray_cuda", "amd": "ray_rocm"}
 

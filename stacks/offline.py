@@ -8,7 +8,6 @@ real-looking values. Tests and `python -m stacks.preview` both use this; no CLI,
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,37 +22,16 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from stacks.config import NAMESPACE
+from stacks.mock_outputs import computed, digest
 
 SECRET = "[secret]"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def _digest(*parts: str, length: int = 64) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
-
-
-# Computed outputs a real provider would return, per type token (inputs are echoed back as well).
-def _computed(token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    if token == "docker:index/image:Image":
-        image = inputs.get("imageName", name)
-        return {"repoDigest": f"{image.split(':')[0]}@sha256:{_digest(token, name)}", "baseImageName": image}
-    if token == "docker:index/remoteImage:RemoteImage":
-        return {"imageId": f"sha256:{_digest(token, name)}",
-                "repoDigest": f"{inputs.get('name', name).split(':')[0]}@sha256:{_digest(token, name)}"}
-    if token == "docker:index/volume:Volume":
-        return {"mountpoint": f"/var/lib/docker/volumes/{inputs.get('name', name)}/_data", "driver": "local"}
-    if token == "random:index/randomPassword:RandomPassword":
-        return {"result": "mock-" + _digest(token, name, length=int(inputs.get("length", 16)) - 5),
-                "bcryptHash": "$2a$10$" + _digest("bcrypt", name, length=53)}
-    if token == "random:index/randomId:RandomId":
-        return {"hex": _digest(token, name, length=8), "b64Url": _digest(token, name, length=11)}
-    return {}
-
-
 class RealisticMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
-        state = {**args.inputs, **_computed(args.typ, args.name, args.inputs)}
-        return f"{args.name}-{_digest(args.typ, args.name, length=12)}", state
+        state = {**args.inputs, **computed(args.typ, args.name, args.inputs)}
+        return f"{args.name}-{digest(args.typ, args.name, length=12)}", state
 
     def call(self, args: pulumi_mocks.MockCallArgs):
         return {}, None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import LocalConfig, load
+from stacks.config import load
+from stacks.config.local import LocalConfig
 from stacks.errors import ConfigError
 from stacks.offline import config_string
 

@@ -1,53 +1,15 @@
-"""Typed, validated stack configuration: one pydantic model per environment, every default in one place.
-
-`load(raw, secret_keys)` takes the Pulumi config map (`{"ray-platform:workers": "[...]"}`) and returns the
-model for the environment named by `ray-platform:environment` (default `local`), or raises `ConfigError`
-listing every problem at once as `key: problem (allowed: ...)`. Nothing here touches the Pulumi runtime,
-so the same check runs in `pulumi up`, in the offline preview and in tests.
-"""
+"""The `local` environment's configuration: Docker hosts, Ray head and workers, services, secrets."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from components.versions import RAY_VERSION
-from stacks.contract import ENVIRONMENTS
-from stacks.errors import ConfigError
-
-NAMESPACE = "ray-platform"
-DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
-GIB = 1024**3
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors: a typo must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _ip(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IP address (allowed: an IPv4 or IPv6 address, e.g. 127.0.0.1)") from None
-    return value
-
-
-def _dns_label(value: str) -> str:
-    if not DNS_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name (allowed: lowercase letters, digits and '-', starting with a letter, "
-            "at most 32 characters)"
-        )
-    return value
-
-
-# ---------------------------------------------------------------------------------------------- local
+from stacks.config import Strict, dns_label, duplicates, ip_address
 
 
 class DockerHost(Strict):
@@ -59,7 +21,7 @@ class DockerHost(Strict):
     address: str | None = None
     ssh_opts: list[str] = Field(default_factory=list)
 
-    _name = field_validator("name")(_dns_label)
+    _name = field_validator("name")(dns_label)
 
     @field_validator("url")
     @classmethod
@@ -73,7 +35,7 @@ class DockerHost(Strict):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        return value if value is None else _ip(value)
+        return value if value is None else ip_address(value)
 
     @property
     def is_remote(self) -> bool:
@@ -99,7 +61,7 @@ class WorkerGroup(Strict):
     resources: dict[str, float] = Field(default_factory=dict)  # extra Ray custom resources per worker
     image: str | None = None  # overrides the image chosen by gpu_vendor
 
-    _name = field_validator("name")(_dns_label)
+    _name = field_validator("name")(dns_label)
 
     @field_validator("resources")
     @classmethod
@@ -177,7 +139,7 @@ class LocalConfig(Strict):
     @field_validator("bind_address")
     @classmethod
     def _bind(cls, value: str) -> str:
-        return _ip(value)
+        return ip_address(value)
 
     @field_validator("checkpoint_bucket")
     @classmethod
@@ -212,8 +174,8 @@ class LocalConfig(Strict):
     def cross_checks(self) -> list[str]:
         """Rules that span several keys; each problem names the key to change."""
         problems: list[str] = []
-        problems += _duplicates("hosts", [h.name for h in self.hosts])
-        problems += _duplicates("workers", [w.name for w in self.workers])
+        problems += duplicates("hosts", [h.name for h in self.hosts])
+        problems += duplicates("workers", [w.name for w in self.workers])
         host_names = [h.name for h in self.hosts]
         used_gpus: dict[tuple[str, str], str] = {}
         for i, w in enumerate(self.workers):
@@ -288,116 +250,5 @@ class LocalConfig(Strict):
         return problems
 
 
-def _duplicates(key: str, names: list[str]) -> list[str]:
-    seen = {n for n in names if names.count(n) > 1}
-    return [f"{key}: name {n!r} is used more than once (allowed: unique names)" for n in sorted(seen)]
 
 
-MODELS: dict[str, type[Strict]] = {"local": LocalConfig}
-
-
-# ---------------------------------------------------------------------------------------------- loading
-
-
-def parse_raw(config: dict[str, Any]) -> dict[str, Any]:
-    """Our namespace's keys, without the namespace, with structured values decoded from JSON."""
-    values: dict[str, Any] = {}
-    for full_key, value in config.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE:
-            continue
-        if isinstance(value, str) and value[:1] in "[{":
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ConfigError([f"{full_key}: not valid JSON ({exc.msg}) (allowed: a YAML/JSON value)"]) from exc
-        values[key] = value
-    return values
-
-
-def load(config: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Strict:
-    """Validate a whole Pulumi config map; raise ConfigError with every problem found."""
-    values = parse_raw(config)
-    environment = values.get("environment", "local")
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(
-            [f"{NAMESPACE}:environment: {environment!r} is not an environment (allowed: {', '.join(ENVIRONMENTS)})"]
-        )
-    if environment not in MODELS:
-        raise ConfigError(
-            [f"{NAMESPACE}:environment: {environment!r} is not available in this version "
-             f"(allowed: {', '.join(MODELS)})"]
-        )
-    model = MODELS[environment]
-    problems = [
-        f"{NAMESPACE}:{key}: must be set as a secret (allowed: `pulumi config set --secret {key} ...`)"
-        for key in getattr(model, "SECRET_KEYS", ())
-        if key in values and f"{NAMESPACE}:{key}" not in secret_keys
-    ]
-    try:
-        cfg = model.model_validate(values)
-    except ValidationError as exc:
-        raise ConfigError(problems + [_describe(model, e) for e in exc.errors()]) from None
-    problems += [f"{NAMESPACE}:{p}" for p in cfg.cross_checks()]
-    if problems:
-        raise ConfigError(problems)
-    return cfg
-
-
-def _key(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return f"{NAMESPACE}:{out}"
-
-
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last element of loc (for listing the keys it allows)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
-        if field is None:
-            return None
-        current = _unwrap(field.annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()) or ():
-        inner = _unwrap(arg)
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            return inner
-    return annotation
-
-
-def _describe(model: type[BaseModel], error: dict[str, Any]) -> str:
-    loc, kind, value = tuple(error["loc"]), error["type"], error.get("input")
-    key = _key(loc)
-    if kind == "extra_forbidden":
-        owner = _model_at(model, loc[:-1])
-        allowed = ", ".join(owner.model_fields) if owner else "see README"
-        return f"{key}: unknown key (allowed: {allowed})"
-    if kind == "literal_error":
-        return f"{key}: {value!r} is not allowed (allowed: {error['ctx']['expected']})"
-    if kind == "missing":
-        return f"{key}: required but missing"
-    bounds = {"greater_than_equal": ">= {ge}", "less_than_equal": "<= {le}", "greater_than": "> {gt}",
-              "less_than": "< {lt}", "too_short": "at least {min_length} items",
-              "too_long": "at most {max_length} items", "string_too_short": "at least {min_length} characters",
-              "string_too_long": "at most {max_length} characters"}
-    if kind in bounds:
-        return f"{key}: {value!r} is out of range (allowed: {bounds[kind].format(**error['ctx'])})"
-    types = {"int_parsing": "an integer", "int_from_float": "an integer", "float_parsing": "a number",
-             "bool_parsing": "true or false", "string_type": "a string", "list_type": "a list",
-             "dict_type": "a mapping", "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys"}
-    if kind in types:
-        return f"{key}: {value!r} has the wrong type (allowed: {types[kind]})"
-    message = error["msg"].removeprefix("Value error, ")
-    if "(allowed:" in message:
-        return f"{key}: {message}"
-    return f"{key}: {message} (got {value!r})"
-
-
-__all__ = ["ConfigError", "LocalConfig", "GIB", "load", "NAMESPACE"]
