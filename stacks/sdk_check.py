@@ -19,7 +19,7 @@ from typing import Any
 
 from pulumi import _types
 
-PACKAGES = ("pulumi_docker", "pulumi_random", "pulumi_gcp", "pulumi_kubernetes", "pulumi_snowflake")
+PACKAGES = ("pulumi_docker", "pulumi_random", "pulumi_tls", "pulumi_gcp", "pulumi_kubernetes", "pulumi_snowflake")
 
 
 @functools.cache
