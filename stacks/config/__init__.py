@@ -10,6 +10,7 @@ so the same check runs in `pulumi up`, in the offline preview and in tests.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import ipaddress
 import json
 import re
@@ -54,11 +55,19 @@ def duplicates(key: str, names: list[str]) -> list[str]:
 
 
 # Each environment's model lives in its own module beside this one, imported when selected.
-MODELS: dict[str, str] = {"local": "stacks.config.local:LocalConfig"}
+MODELS: dict[str, str] = {
+    "local": "stacks.config.local:LocalConfig",
+    "gke": "stacks.config.gke:GkeConfig",
+    "gcpvm": "stacks.config.gcpvm:GcpVmConfig",
+    "spcs": "stacks.config.spcs:SpcsConfig",
+}
 
 
-def model_for(environment: str) -> type[Strict]:
+def model_for(environment: str) -> type[Strict] | None:
+    """The environment's model, or None while its module is not part of this version."""
     module, _, name = MODELS[environment].partition(":")
+    if importlib.util.find_spec(module) is None:
+        return None
     return getattr(importlib.import_module(module), name)
 
 
@@ -89,12 +98,13 @@ def load(config: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozen
         raise ConfigError(
             [f"{NAMESPACE}:environment: {environment!r} is not an environment (allowed: {', '.join(ENVIRONMENTS)})"]
         )
-    if environment not in MODELS:
+    model = model_for(environment)
+    if model is None:
+        available = [env for env in MODELS if model_for(env) is not None]
         raise ConfigError(
             [f"{NAMESPACE}:environment: {environment!r} is not available in this version "
-             f"(allowed: {', '.join(MODELS)})"]
+             f"(allowed: {', '.join(available)})"]
         )
-    model = model_for(environment)
     problems = [
         f"{NAMESPACE}:{key}: must be set as a secret (allowed: `pulumi config set --secret {key} ...`)"
         for key in getattr(model, "SECRET_KEYS", ())
