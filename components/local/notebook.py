@@ -31,7 +31,8 @@ class Notebook(pulumi.ComponentResource):
         super().__init__("ray-platform:local:Notebook", name, None, opts)
         self.workspace = docker.Volume(
             f"{name}-work", name=f"{args.container_prefix}-jupyter-work",
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, retain_on_delete=True),
+            labels=[docker.VolumeLabelArgs(label="ray-platform.stateful", value="true")],
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=True, retain_on_delete=True),
         )
         self.container = docker.Container(
             f"{name}-jupyter",

@@ -38,6 +38,7 @@ class ObjectStore(pulumi.ComponentResource):
         # Checkpoints outlive the cluster: `pulumi destroy` must not take them.
         self.data = docker.Volume(
             f"{name}-data", name=f"{args.container_prefix}-minio-data",
+            labels=[docker.VolumeLabelArgs(label="ray-platform.stateful", value="true")],
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=True, retain_on_delete=True),
         )
         credentials = {"MINIO_ROOT_USER": args.root_user, "MINIO_ROOT_PASSWORD": args.root_password}

@@ -1,0 +1,74 @@
+"""Images for SPCS: built from images/ for linux/amd64 and pushed to the stack's image repository.
+
+The tag carries a digest of the build context, so a changed Dockerfile gives a new tag, a changed spec and
+a rolled service. Registry login uses the user and a token, both passed as secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from components.versions import RAY_VERSION
+
+IMAGE_DIRS = ("spcs-ray", "spcs-ray-cuda", "spcs-raydp", "spcs-prometheus", "spcs-grafana")
+PLATFORM = "linux/amd64"  # the only platform SPCS runs
+DIGEST_LENGTH = 12
+
+
+def context_digest(directory: Path) -> str:
+    """A digest of every file in a build context (names and contents)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        h.update(path.relative_to(directory).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:DIGEST_LENGTH]
+
+
+def image_tag(directory: Path) -> str:
+    return f"{RAY_VERSION}-{context_digest(directory)}"
+
+
+@dataclass(frozen=True)
+class SpcsImagesArgs:
+    names: list[str]  # of IMAGE_DIRS
+    repository_url: pulumi.Input[str]  # host/db/schema/repo
+    registry_user: str
+    registry_token: pulumi.Input[str]  # secret
+    docker_provider: docker.Provider
+    root: Path  # the project root, where the program runs
+    images_dir: str = "images"  # build contexts, relative to root (kept relative: previews stay machine-independent)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.names) - set(IMAGE_DIRS)
+        if unknown:
+            raise ValueError(f"unknown images {sorted(unknown)} (allowed: {', '.join(IMAGE_DIRS)})")
+
+
+class SpcsImages(pulumi.ComponentResource):
+    """`refs[name]` is the pushed `host/db/schema/repo/name:tag`."""
+
+    refs: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: SpcsImagesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ray-platform:spcs:SpcsImages", name, None, opts)
+        url = pulumi.Output.from_input(args.repository_url)
+        registry = docker.RegistryArgs(server=url.apply(lambda u: u.split("/")[0]), username=args.registry_user,
+                                       password=pulumi.Output.secret(args.registry_token))
+        self.refs = {}
+        for image_name in sorted(set(args.names)):
+            context = f"{args.images_dir}/{image_name}"
+            tag = image_tag(args.root / context)
+            image = docker.Image(
+                f"{name}-{image_name}",
+                image_name=url.apply(lambda u, n=image_name, t=tag: f"{u}/{n}:{t}"),
+                build=docker.DockerBuildArgs(context=context, platform=PLATFORM, args={"RAY_VERSION": RAY_VERSION}),
+                registry=registry,
+                opts=pulumi.ResourceOptions(parent=self, provider=args.docker_provider),
+            )
+            self.refs[image_name] = image.image_name
+        self.register_outputs({"refs": self.refs})

@@ -1,0 +1,337 @@
+"""SPCS service specifications (YAML) for the Ray head, workers, custom workers and the RayDP head.
+
+Pure functions of typed inputs (no Pulumi import): the `spcs` stack renders them with the head's DNS name
+once known, and the Native App's setup script renders the same text. The `ray start` lines come from
+components/ray_node.py, plus the fixed ports SPCS needs because every port another node dials must be a
+declared endpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import yaml
+
+from components.ray_node import HeadPorts, RayNode, head_start_args, worker_start_args
+from components.spcs.families import InstanceFamily
+
+SHM_FRACTION = 0.3  # share of a Ray container's memory given to /dev/shm (Ray's object store lives there)
+RAY_DATA = "/ray-data"  # block volume: Ray's temp dir and logs (stage volumes cannot be appended to)
+RAY_TEMP_DIR = f"{RAY_DATA}/tmp"
+LOGS_VOLUME_GIB = 50
+PROMETHEUS_PORT = 9090
+GRAFANA_PORT = 3000
+JUPYTER_PORT = 8888
+SERVE_PORT = 8000
+# Spark driver ports in RayDP mode (executors are Ray actors on other nodes and dial back); baked into
+# images/spcs-raydp/spark-defaults.conf with the same numbers.
+SPARK_DRIVER_PORT = 7078
+SPARK_BLOCK_MANAGER_PORT = 7079
+SPARK_UI_PORT = 4040
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A helper container in the head's service instance, with the share of the node it requests."""
+
+    name: str
+    cpu: float
+    memory_gib: float
+
+
+PROMETHEUS = Sidecar("prometheus", 0.5, 1)
+GRAFANA = Sidecar("grafana", 0.25, 0.5)
+JUPYTER = Sidecar("jupyter", 0.5, 2)
+
+
+@dataclass(frozen=True)
+class SpcsRayPorts:
+    """Every port Ray listens on, fixed (Ray picks most of them at random by default)."""
+
+    gcs: int = 6379
+    dashboard: int = 8265
+    client: int = 10001
+    metrics: int = 8080
+    object_manager: int = 8076
+    node_manager: int = 8077
+    runtime_env_agent: int = 8078
+    agent_grpc: int = 8079
+    agent_listen: int = 52365
+    min_worker: int = 11000
+    max_worker: int = 11999
+
+    def tcp(self) -> dict[str, int]:
+        """Single ports other nodes dial, by endpoint name."""
+        return {"gcs": self.gcs, "object-manager": self.object_manager, "node-manager": self.node_manager,
+                "runtime-env-agent": self.runtime_env_agent, "agent-grpc": self.agent_grpc,
+                "agent-http": self.agent_listen, "metrics": self.metrics}
+
+
+@dataclass(frozen=True)
+class StageMount:
+    """A Snowflake stage mounted into the Ray containers, e.g. `@DB.SCHEMA.RAYDP_ARTIFACTS` at /artifacts."""
+
+    volume: str
+    stage: str
+    mount_path: str
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """An environment variable filled from a Snowflake generic-string SECRET object (never in the spec text)."""
+
+    object_name: str  # fully qualified, e.g. DB.SCHEMA.RAY_GRAFANA_PASSWORD
+    env_var: str
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    prometheus_image: str
+    grafana_image: str
+    grafana_password: SecretEnv
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    family: InstanceFamily
+    image: str  # `/db/schema/repo/name:tag`
+    stages: list[StageMount] = field(default_factory=list)
+    ray_cpus: int | None = None  # logical CPUs the head offers to tasks; None: the Ray container's share
+    monitoring: Monitoring | None = None
+    jupyter: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    ports: SpcsRayPorts = SpcsRayPorts()
+    logs_volume_gib: int = LOGS_VOLUME_GIB
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    family: InstanceFamily
+    image: str
+    head_host: str  # the head service's DNS name
+    stages: list[StageMount] = field(default_factory=list)
+    resources: dict[str, float] = field(default_factory=dict)  # Ray custom resources per node
+    env: dict[str, str] = field(default_factory=dict)
+    ports: SpcsRayPorts = SpcsRayPorts()
+
+
+# ------------------------------------------------------------------------------------------- sizing
+
+
+def sidecars(monitoring: bool, jupyter: bool) -> list[Sidecar]:
+    return ([PROMETHEUS, GRAFANA] if monitoring else []) + ([JUPYTER] if jupyter else [])
+
+
+@dataclass(frozen=True)
+class RayShare:
+    """What the Ray container of one node gets: the node minus its sidecars, /dev/shm out of the memory."""
+
+    cpu: float
+    memory_gib: float
+    shm_gib: int
+    gpus: int
+
+    @property
+    def ray_memory_gb(self) -> float:
+        """Memory Ray schedules tasks against (the object store lives in /dev/shm beside it)."""
+        return self.memory_gib - self.shm_gib
+
+
+def ray_share(family: InstanceFamily, helpers: list[Sidecar] = ()) -> RayShare:
+    cpu = family.vcpus - sum(s.cpu for s in helpers)
+    memory = family.memory_gib - sum(s.memory_gib for s in helpers)
+    return RayShare(cpu, memory, max(1, math.floor(memory * SHM_FRACTION)), family.gpus)
+
+
+def head_node(spec: HeadSpec) -> RayNode:
+    share = ray_share(spec.family, sidecars(spec.monitoring is not None, spec.jupyter))
+    cpus = math.floor(share.cpu) if spec.ray_cpus is None else spec.ray_cpus
+    return RayNode(cpus=cpus, memory_gb=share.ray_memory_gb, gpus=share.gpus)
+
+
+def worker_node(spec: WorkerSpec) -> RayNode:
+    share = ray_share(spec.family)
+    return RayNode(cpus=math.floor(share.cpu), memory_gb=share.ray_memory_gb, gpus=share.gpus,
+                   resources=dict(spec.resources))
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+
+def node_port_args(ports: SpcsRayPorts, temp_dir: str) -> list[str]:
+    """The ports and temp dir a node pins down so that they match the spec's declared endpoints."""
+    return [
+        f"--object-manager-port={ports.object_manager}",
+        f"--node-manager-port={ports.node_manager}",
+        f"--runtime-env-agent-port={ports.runtime_env_agent}",
+        f"--dashboard-agent-grpc-port={ports.agent_grpc}",
+        f"--dashboard-agent-listen-port={ports.agent_listen}",
+        f"--min-worker-port={ports.min_worker}",
+        f"--max-worker-port={ports.max_worker}",
+        f"--temp-dir={temp_dir}",
+    ]
+
+
+def head_command(node: RayNode, ports: SpcsRayPorts = SpcsRayPorts(), temp_dir: str = RAY_TEMP_DIR,
+                 node_ip: str | None = None) -> list[str]:
+    """The head container's command: ray_node's head arguments, fixed ports, --block last."""
+    head_ports = HeadPorts(gcs=ports.gcs, dashboard=ports.dashboard, client=ports.client, metrics=ports.metrics)
+    args = head_start_args(node, head_ports, node_ip=node_ip, block=False)
+    return [*args, *node_port_args(ports, temp_dir), "--block"]
+
+
+def worker_command(node: RayNode, head_address: str, ports: SpcsRayPorts = SpcsRayPorts(),
+                   temp_dir: str = RAY_TEMP_DIR, node_ip: str | None = None) -> list[str]:
+    """A worker container's command; with --block it exits when the head goes, and SPCS restarts it."""
+    args = worker_start_args(node, head_address, metrics_port=ports.metrics, node_ip=node_ip, block=False)
+    return [*args, *node_port_args(ports, temp_dir), "--block"]
+
+
+# ----------------------------------------------------------------------------------------- pieces
+
+
+def quantity_cpu(cpu: float) -> int | float:
+    return int(cpu) if float(cpu).is_integer() else round(cpu, 3)
+
+
+def quantity_memory(gib: float) -> str:
+    return f"{int(gib)}Gi" if float(gib).is_integer() else f"{int(gib * 1024)}Mi"
+
+
+def resources(cpu: float, memory_gib: float, gpus: int = 0) -> dict:
+    """Requests and limits; GPUs equal in both, or the container sees none."""
+    requests: dict = {"cpu": quantity_cpu(cpu), "memory": quantity_memory(memory_gib)}
+    limits: dict = {"memory": quantity_memory(memory_gib)}
+    if gpus:
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = gpus
+    return {"requests": requests, "limits": limits}
+
+
+def _env(values: dict[str, str]) -> dict[str, str]:
+    return {k: str(v) for k, v in sorted(values.items())}
+
+
+def _ray_volumes(share: RayShare, stages: list[StageMount], data_source: dict) -> tuple[list[dict], list[dict]]:
+    """Volumes and mounts every Ray container has: /dev/shm, Ray's data dir, the stages."""
+    volumes = [{"name": "dshm", "source": "memory", "size": quantity_memory(share.shm_gib)},
+               {"name": "ray-data", **data_source}]
+    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "ray-data", "mountPath": RAY_DATA}]
+    for stage in stages:
+        volumes.append({"name": stage.volume, "source": stage.stage})
+        mounts.append({"name": stage.volume, "mountPath": stage.mount_path})
+    return volumes, mounts
+
+
+def _tcp_endpoints(ports: SpcsRayPorts) -> list[dict]:
+    """Ray's node-to-node ports: private TCP, the worker ports as a range."""
+    out = [{"name": name, "port": port, "protocol": "TCP", "public": False} for name, port in ports.tcp().items()]
+    out.append({"name": "ray-workers", "portRange": f"{ports.min_worker}-{ports.max_worker}", "protocol": "TCP",
+                "public": False})
+    return out
+
+
+def _http(name: str, port: int) -> dict:
+    """A public endpoint: reachable through Snowflake's ingress, which authenticates every request."""
+    return {"name": name, "port": port, "protocol": "HTTP", "public": True}
+
+
+def _dump(spec: dict) -> str:
+    return yaml.safe_dump({"spec": spec}, sort_keys=False, default_flow_style=False, width=1000)
+
+
+# ------------------------------------------------------------------------------------------- specs
+
+
+def _head(spec: HeadSpec, extra_env: dict[str, str], extra_endpoints: list[dict]) -> str:
+    helpers = sidecars(spec.monitoring is not None, spec.jupyter)
+    share = ray_share(spec.family, helpers)
+    volumes, mounts = _ray_volumes(share, spec.stages, {"source": "block", "size": f"{spec.logs_volume_gib}Gi"})
+    ports = spec.ports
+    env = {"RAY_PLATFORM_NODE": "head", **spec.env, **extra_env}
+    if spec.monitoring:
+        env |= {"RAY_PROMETHEUS_HOST": f"http://localhost:{PROMETHEUS_PORT}",
+                "RAY_GRAFANA_HOST": f"http://localhost:{GRAFANA_PORT}"}
+    containers = [{
+        "name": "ray-head",
+        "image": spec.image,
+        "command": head_command(head_node(spec), ports),
+        "env": _env(env),
+        "readinessProbe": {"port": ports.dashboard, "path": "/api/gcs_healthz"},
+        "volumeMounts": mounts,
+        "resources": resources(share.cpu, share.memory_gib, share.gpus),
+    }]
+    endpoints = [_http("dashboard", ports.dashboard), _http("serve", SERVE_PORT)]
+    if spec.monitoring:
+        m = spec.monitoring
+        data = [{"name": "ray-data", "mountPath": RAY_DATA}]  # Ray's service discovery file and dashboards
+        containers.append({
+            "name": "prometheus", "image": m.prometheus_image,
+            "readinessProbe": {"port": PROMETHEUS_PORT, "path": "/-/ready"},
+            "volumeMounts": data, "resources": resources(PROMETHEUS.cpu, PROMETHEUS.memory_gib)})
+        containers.append({
+            "name": "grafana", "image": m.grafana_image,
+            "env": {"GF_SECURITY_ADMIN_USER": "admin"},
+            "secrets": [{"snowflakeSecret": {"objectName": m.grafana_password.object_name},
+                         "secretKeyRef": "secret_string", "envVarName": m.grafana_password.env_var}],
+            "readinessProbe": {"port": GRAFANA_PORT, "path": "/api/health"},
+            "volumeMounts": data, "resources": resources(GRAFANA.cpu, GRAFANA.memory_gib)})
+        endpoints += [_http("grafana", GRAFANA_PORT), _http("prometheus", PROMETHEUS_PORT)]
+    if spec.jupyter:
+        root = next((s.mount_path for s in spec.stages), "/tmp")  # notebooks kept on the first stage
+        containers.append({
+            "name": "jupyter", "image": spec.image,
+            # No token: the public endpoint is behind Snowflake authentication already.
+            "command": ["jupyter", "lab", "--ip=0.0.0.0", f"--port={JUPYTER_PORT}", "--no-browser",
+                        "--ServerApp.token=", f"--ServerApp.root_dir={root}"],
+            "env": _env({"RAY_ADDRESS": f"ray://localhost:{ports.client}", **spec.env, **extra_env}),
+            "volumeMounts": [m for m in mounts if m["name"] not in ("dshm", "ray-data")],
+            "resources": resources(JUPYTER.cpu, JUPYTER.memory_gib)})
+        endpoints.append(_http("jupyter", JUPYTER_PORT))
+    endpoints += [{"name": "ray-client", "port": ports.client, "protocol": "TCP", "public": False}]
+    endpoints += _tcp_endpoints(ports) + extra_endpoints
+    return _dump({"containers": containers, "endpoints": endpoints, "volumes": volumes})
+
+
+def render_head_spec(spec: HeadSpec) -> str:
+    """The Ray head: dashboard/Jobs API, Serve, Grafana, Prometheus, Jupyter public; Ray's ports private."""
+    return _head(spec, {}, [])
+
+
+def render_raydp_head_spec(spec: HeadSpec) -> str:
+    """The head as the Spark driver (RayDP): the Spark driver and block manager ports open to the workers."""
+    env = {"RAYDP_SPARK_DRIVER_PORT": str(SPARK_DRIVER_PORT),
+           "RAYDP_SPARK_BLOCK_MANAGER_PORT": str(SPARK_BLOCK_MANAGER_PORT)}
+    endpoints = [{"name": "spark-driver", "port": SPARK_DRIVER_PORT, "protocol": "TCP", "public": False},
+                 {"name": "spark-block-manager", "port": SPARK_BLOCK_MANAGER_PORT, "protocol": "TCP", "public": False},
+                 {"name": "spark-ui", "port": SPARK_UI_PORT, "protocol": "TCP", "public": False}]
+    return _head(spec, env, endpoints)
+
+
+def _worker(spec: WorkerSpec, name: str, extra_env: dict[str, str]) -> str:
+    share = ray_share(spec.family)
+    volumes, mounts = _ray_volumes(share, spec.stages, {"source": "local"})
+    ports = spec.ports
+    container = {
+        "name": name,
+        "image": spec.image,
+        "command": worker_command(worker_node(spec), f"{spec.head_host}:{ports.gcs}", ports),
+        "env": _env({"RAY_PLATFORM_NODE": name, "RAY_HEAD_ADDRESS": f"{spec.head_host}:{ports.gcs}",
+                     **spec.env, **extra_env}),
+        "readinessProbe": {"port": ports.agent_listen, "path": "/api/local_raylet_healthz"},
+        "volumeMounts": mounts,
+        "resources": resources(share.cpu, share.memory_gib, share.gpus),
+    }
+    return _dump({"containers": [container], "endpoints": _tcp_endpoints(ports), "volumes": volumes})
+
+
+def render_worker_spec(spec: WorkerSpec) -> str:
+    """A Ray worker joining the head at its service DNS name; one worker per node takes all its GPUs."""
+    return _worker(spec, "ray-worker", {})
+
+
+def render_custom_worker_spec(spec: WorkerSpec) -> str:
+    """A worker for specialised tasks: its own image and custom Ray resources that steer work onto it."""
+    if not spec.resources:
+        raise ValueError("a custom worker needs at least one custom resource (allowed: e.g. {'etl': 1})")
+    return _worker(spec, "ray-custom-worker", {"RAY_PLATFORM_CUSTOM_RESOURCES": ",".join(sorted(spec.resources))})
