@@ -1,0 +1,49 @@
+"""Build the pull-request comment of offline previews: for every stack, the `--diff` of the PR against the base.
+
+  python scripts/preview_comment.py BASE_DIR OUT.md
+BASE_DIR holds `<stack>.json` from `python -m stacks.preview <stack> --json` run on the base branch (a stack
+new in the PR has none). Needs no cloud credentials, so it works for pull requests from forks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stacks.offline import preview  # noqa: E402
+from stacks.preview import diff  # noqa: E402
+
+MARKER = "<!-- ray-platform-offline-preview -->"
+
+
+def stacks() -> list[str]:
+    return sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+def section(stack: str, base_dir: Path) -> str:
+    base_file = base_dir / f"{stack}.json"
+    base = json.loads(base_file.read_text()) if base_file.exists() else {"resources": [], "outputs": {}}
+    try:
+        head = preview(stack).to_json()
+    except Exception as exc:  # noqa: BLE001 a broken stack is reported in the comment, not hidden
+        return f"### `{stack}`\n\n:x: the offline preview failed:\n\n```\n{exc}\n```\n"
+    text = diff(base, head)
+    summary = text.splitlines()[0]
+    return f"<details><summary><code>{stack}</code>: {summary}</summary>\n\n```diff\n{text}\n```\n</details>\n"
+
+
+def main(argv: list[str]) -> int:
+    base_dir, out = Path(argv[0]), Path(argv[1])
+    body = [MARKER, "## Offline preview (Pulumi mocks, no credentials)", ""]
+    body += [section(stack, base_dir) for stack in stacks()]
+    body.append("Secrets print as `[secret]`. Real previews (with credentials) are posted by `pulumi/actions`.")
+    out.write_text("\n".join(body) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
