@@ -1,0 +1,58 @@
+"""./bin/deploy stops early, saying what is missing and how to get it, before touching anything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def deploy(tmp_path: Path, *args: str, tools: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run bin/deploy with a PATH holding only python3, bash basics and the given fake tools."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
+    for name in ("bash", "ls", "sed", "tr", "grep", "dirname", "cat"):
+        found = shutil.which(name)
+        if found:
+            (bin_dir / name).symlink_to(found)
+    for name, script in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+    return subprocess.run(["bash", str(ROOT / "bin" / "deploy"), *args], capture_output=True, text=True, env=env,
+                          timeout=60, cwd=tmp_path)
+
+
+def test_missing_pulumi_cli_is_named_with_how_to_install(tmp_path):
+    result = deploy(tmp_path, "dev", tools={})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the Pulumi CLI is not installed. Install it with")
+    assert "get.pulumi.com" in result.stderr
+    assert not (ROOT / ".pulumi-state" / "unexpected").exists()
+
+
+def test_missing_docker_engine_is_named_with_how_to_start_it(tmp_path):
+    result = deploy(tmp_path, "dev", tools={"pulumi": "exit 0", "docker": "exit 1"})
+    assert result.returncode == 1
+    assert "error: the Docker engine is not running or not reachable" in result.stderr
+
+
+def test_missing_docker_client_is_named(tmp_path):
+    result = deploy(tmp_path, "dev", tools={"pulumi": "exit 0"})
+    assert result.returncode == 1 and "error: Docker is not installed" in result.stderr
+
+
+def test_unknown_stack_lists_the_known_ones(tmp_path):
+    result = deploy(tmp_path, "prod", tools={"pulumi": "exit 0"})
+    assert result.returncode == 1
+    assert "error: no stack 'prod': Pulumi.prod.yaml does not exist (stacks: dev" in result.stderr
+
+
+def test_scripts_are_executable():
+    for script in ("bin/deploy", "bin/test", ".ci/run"):
+        assert os.access(ROOT / script, os.X_OK), script
