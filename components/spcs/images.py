@@ -38,7 +38,7 @@ class SpcsImagesArgs:
     names: list[str]  # of IMAGE_DIRS
     repository_url: pulumi.Input[str]  # host/db/schema/repo
     registry_user: str
-    registry_token: pulumi.Input[str]  # secret
+    registry_token: pulumi.Input[str] | None  # secret; None: push with an existing `docker login`
     docker_provider: docker.Provider
     root: Path  # the project root, where the program runs
     images_dir: str = "images"  # build contexts, relative to root (kept relative: previews stay machine-independent)
@@ -57,8 +57,10 @@ class SpcsImages(pulumi.ComponentResource):
     def __init__(self, name: str, args: SpcsImagesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ray-platform:spcs:SpcsImages", name, None, opts)
         url = pulumi.Output.from_input(args.repository_url)
-        registry = docker.RegistryArgs(server=url.apply(lambda u: u.split("/")[0]), username=args.registry_user,
-                                       password=pulumi.Output.secret(args.registry_token))
+        registry = None
+        if args.registry_token is not None:
+            registry = docker.RegistryArgs(server=url.apply(lambda u: u.split("/")[0]), username=args.registry_user,
+                                           password=pulumi.Output.secret(args.registry_token))
         self.refs = {}
         for image_name in sorted(set(args.names)):
             context = f"{args.images_dir}/{image_name}"
@@ -68,6 +70,7 @@ class SpcsImages(pulumi.ComponentResource):
                 image_name=url.apply(lambda u, n=image_name, t=tag: f"{u}/{n}:{t}"),
                 build=docker.DockerBuildArgs(context=context, platform=PLATFORM, args={"RAY_VERSION": RAY_VERSION}),
                 registry=registry,
+                skip_push=False,
                 opts=pulumi.ResourceOptions(parent=self, provider=args.docker_provider),
             )
             self.refs[image_name] = image.image_name

@@ -236,8 +236,15 @@ def _http(name: str, port: int) -> dict:
     return {"name": name, "port": port, "protocol": "HTTP", "public": True}
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Plain YAML: no &anchors / *aliases for repeated mounts (a spec reader should not need them)."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 def _dump(spec: dict) -> str:
-    return yaml.safe_dump({"spec": spec}, sort_keys=False, default_flow_style=False, width=1000)
+    return yaml.dump({"spec": spec}, Dumper=_NoAliases, sort_keys=False, default_flow_style=False, width=1000)
 
 
 # ------------------------------------------------------------------------------------------- specs
