@@ -8,7 +8,7 @@ Cloud NAT for private nodes exist on the gVNIC VPCs only; the RoCE VPC takes no 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -35,6 +35,7 @@ class RdmaNetworkArgs:
     gvnic_1_cidr: str
     rdma_cidrs: list[str]
     proxy_only_cidr: str | None = None
+    depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the compute API being enabled
 
     def __post_init__(self) -> None:
         if len(self.rdma_cidrs) != RDMA_NICS:
@@ -97,7 +98,7 @@ class RdmaNetwork(pulumi.ComponentResource):
             routing_mode="REGIONAL",
             mtu=ROCE_MTU,  # pulumi-gcp would default to 1460
             network_profile=args.roce_network_profile,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         self.rdma_subnets = [
             gcp.compute.Subnetwork(
@@ -142,7 +143,7 @@ class RdmaNetwork(pulumi.ComponentResource):
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
             mtu=mtu,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._args.depends_on),
         )
 
     def _internal_firewall(self, key: str, network: gcp.compute.Network, sources: list[str]) -> None:

@@ -43,6 +43,7 @@ class ProjectServices(pulumi.ComponentResource):
     """`enabled` is what a resource needing these APIs depends on."""
 
     enabled: list[gcp.projects.Service]
+    by_name: dict[str, gcp.projects.Service]  # "compute" -> compute.googleapis.com
 
     def __init__(self, name: str, args: ProjectServicesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ray-platform:gke:ProjectServices", name, None, opts)
@@ -57,4 +58,12 @@ class ProjectServices(pulumi.ComponentResource):
             )
             for service in args.services
         ]
+        self.by_name = {service.split(".")[0]: s for service, s in zip(args.services, self.enabled, strict=True)}
         self.register_outputs({"services": [s.service for s in self.enabled]})
+
+    def of(self, *names: str) -> list[gcp.projects.Service]:
+        """The services a resource needs, to depend on: `of("compute", "container")`."""
+        unknown = [n for n in names if n not in self.by_name]
+        if unknown:
+            raise ValueError(f"services {unknown} are not enabled by this stack (allowed: {', '.join(self.by_name)})")
+        return [self.by_name[n] for n in names]

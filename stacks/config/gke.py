@@ -1,0 +1,365 @@
+"""The `gke` environment's configuration: project and zone, networks, the private cluster, H200 pools per
+provisioning model, the compute class, training data, registries, Cloud Build and Binary Authorization.
+
+Every default lives here; `cross_checks()` holds the rules that span keys (CIDR overlaps, version floors).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from stacks.config import Strict, dns_label, duplicates
+
+PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
+GKE_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+)(?:-gke\.(\d+))?)?$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+
+# Version floors from the GKE docs (reference: gke-h200-rdma.md).
+COMPUTE_CLASS_FLOOR = "1.30.3-gke.1451000"
+FLEX_START_FLOOR = "1.32.2-gke.1652000"
+RDMA_SUBNETS = 8  # one per CX-7 NIC of an a3-ultragpu-8g node
+# Widest authorized network accepted: anything wider is "the internet" for an API server.
+WIDEST_AUTHORIZED_PREFIX = 8
+
+
+def version_tuple(version: str) -> tuple[int, int, int, int]:
+    """`1.32.2-gke.1652000` -> (1, 32, 2, 1652000); missing parts count as 0."""
+    match = GKE_VERSION.match(version)
+    if not match:
+        raise ValueError(version)
+    return tuple(int(part or 0) for part in match.groups())  # type: ignore[return-value]
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IPv4 network (allowed: a CIDR such as 10.0.0.0/20, host bits zero)"
+        ) from None
+    return value
+
+
+class Networks(Strict):
+    """Address ranges. None may overlap; the RDMA range is split into eight equal subnets, one per NIC."""
+
+    nodes_cidr: str = "10.0.0.0/20"  # primary gVNIC VPC subnet (eth0)
+    pods_cidr: str = "10.4.0.0/14"  # its secondary range for pods
+    services_cidr: str = "10.8.0.0/20"  # its secondary range for services
+    gvnic_1_cidr: str = "10.16.0.0/20"  # the second gVNIC VPC's subnet (eth1)
+    rdma_cidr: str = "10.32.0.0/16"  # RoCE VPC: eight subnets (eth2..eth9)
+    master_cidr: str = "172.16.0.0/28"  # the control plane's private range (GKE requires a /28)
+    private_services_cidr: str = "10.48.0.0/20"  # Private Services Access, used by the Cloud Build pool
+    # Proxy-only subnet for an internal Application Load Balancer (the KubeRay part's internal Ingress); null: none.
+    proxy_only_cidr: str | None = "10.64.0.0/23"
+
+    _cidrs = field_validator(
+        "nodes_cidr", "pods_cidr", "services_cidr", "gvnic_1_cidr", "rdma_cidr", "master_cidr",
+        "private_services_cidr",
+    )(_network)
+
+    @field_validator("proxy_only_cidr")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return value if value is None else _network(value)
+
+    def rdma_subnets(self) -> list[str]:
+        """The RDMA range split into eight equal subnets, in NIC order."""
+        network = ipaddress.IPv4Network(self.rdma_cidr)
+        return [str(n) for n in network.subnets(new_prefix=network.prefixlen + 3)]
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        named = {k: ipaddress.IPv4Network(v) for k, v in self.model_dump().items() if v is not None}
+        keys = list(named)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                if named[a].overlaps(named[b]):
+                    out.append(f"networks.{b}: {named[b]} overlaps networks.{a} {named[a]} (allowed: disjoint ranges)")
+        if named["master_cidr"].prefixlen != 28:
+            out.append(f"networks.master_cidr: {self.master_cidr!r} is not a /28 (allowed: a /28, as GKE requires)")
+        if named["rdma_cidr"].prefixlen > 24:
+            out.append(f"networks.rdma_cidr: {self.rdma_cidr!r} is too small for eight subnets "
+                       "(allowed: /24 or wider)")
+        if named["private_services_cidr"].prefixlen > 24:
+            out.append(f"networks.private_services_cidr: {self.private_services_cidr!r} is too small "
+                       "(allowed: /24 or wider, as Private Services Access requires)")
+        for key, net in named.items():
+            if not net.is_private:
+                out.append(f"networks.{key}: {net} is not a private range (allowed: RFC 1918 ranges such as 10.0.0.0/8)")
+        return out
+
+
+class AuthorizedNetwork(Strict):
+    """A CIDR allowed to reach the Kubernetes API server (the machine running `pulumi up` must be in one)."""
+
+    cidr: str
+    name: str = "deployer"
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        _network(value)
+        if ipaddress.IPv4Network(value).prefixlen < WIDEST_AUTHORIZED_PREFIX:
+            raise ValueError(
+                f"{value!r} opens the API server to too much of the internet "
+                f"(allowed: /{WIDEST_AUTHORIZED_PREFIX} or narrower, e.g. your egress IP as a /32)"
+            )
+        return value
+
+
+class Maintenance(Strict):
+    """A recurring maintenance window (RFC 3339 times, an RFC 5545 RRULE)."""
+
+    start_time: str = "2025-01-04T03:00:00Z"
+    end_time: str = "2025-01-04T11:00:00Z"
+    recurrence: str = "FREQ=WEEKLY;BYDAY=SA,SU"
+
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an RFC 3339 time (allowed: e.g. 2025-01-04T03:00:00Z)") from None
+        return value
+
+    @field_validator("recurrence")
+    @classmethod
+    def _rrule(cls, value: str) -> str:
+        if not value.startswith("FREQ="):
+            raise ValueError(f"{value!r} is not an RRULE (allowed: e.g. FREQ=WEEKLY;BYDAY=SA,SU)")
+        return value
+
+
+class SystemPool(Strict):
+    """CPU nodes for the Ray head and system pods (KubeRay, DNS, metrics)."""
+
+    machine_type: str = "n2-standard-16"
+    min_nodes: int = Field(default=1, ge=1, le=100)
+    max_nodes: int = Field(default=3, ge=1, le=100)
+    disk_size_gb: int = Field(default=200, ge=50, le=4096)
+
+
+class Cluster(Strict):
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
+    # null: the release channel's default, which is above both floors on every channel today.
+    min_master_version: str | None = None
+    maintenance: Maintenance = Maintenance()
+    system_pool: SystemPool = SystemPool()
+    # Also accept kubectl through the control plane's DNS endpoint (IAM-authenticated, from anywhere).
+    dns_endpoint: bool = False
+    deletion_protection: bool = True
+
+    @field_validator("min_master_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not GKE_VERSION.match(value):
+            raise ValueError(f"{value!r} is not a GKE version (allowed: e.g. 1.33 or 1.32.2-gke.1652000)")
+        return value
+
+
+class GpuPool(Strict):
+    enabled: bool = True
+    max_nodes: int = Field(default=2, ge=0, le=64)
+
+
+class OnDemandPool(GpuPool):
+    enabled: bool = False
+    # A specific reservation to consume (its name); null: on-demand capacity (and any open reservation).
+    reservation: str | None = None
+
+
+class RayWorkerShape(Strict):
+    """What one Ray worker pod takes of an a3-ultragpu-8g node (224 vCPUs, 2952 GB): room is left for the
+    kubelet's reservation and the DaemonSets. The KubeRay part sizes its worker pods from this."""
+
+    cpus: int = Field(default=200, ge=1, le=224)
+    memory_gb: int = Field(default=2600, ge=1, le=2952)
+
+
+class GpuPools(Strict):
+    """One manual a3-ultragpu-8g pool per provisioning model; the compute class tries them in this order."""
+
+    spot: GpuPool = GpuPool()
+    flex_start: GpuPool = GpuPool()
+    on_demand: OnDemandPool = OnDemandPool()
+    gpu_driver_version: Literal["LATEST", "DEFAULT"] = "LATEST"
+    ray_worker: RayWorkerShape = RayWorkerShape()
+
+
+class ComputeClass(Strict):
+    name: str = "h200-ccc"
+    # What the autoscaler does when no pool can grow: wait (DoNotScaleUp) or use any pool.
+    when_unsatisfiable: Literal["DoNotScaleUp", "ScaleUpAnyway"] = "DoNotScaleUp"
+
+    _name = field_validator("name")(dns_label)
+
+
+class TrainingData(Strict):
+    bucket: str | None = None  # default: <project>-ray-training
+    access: Literal["read-write", "read-only"] = "read-write"
+    # Secret Manager secret ids the Ray workloads may read (secretAccessor on each, nothing else).
+    secrets: list[str] = Field(default_factory=list)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not BUCKET.match(value):
+            raise ValueError(
+                f"{value!r} is not a GCS bucket name (allowed: 3-63 lowercase letters, digits, '-' and '_', "
+                "starting and ending with a letter or digit)"
+            )
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for secret in value:
+            if not re.match(r"^[A-Za-z0-9_-]{1,255}$", secret):
+                raise ValueError(f"{secret!r} is not a secret id (allowed: letters, digits, '-' and '_')")
+        return value
+
+
+class Ray(Strict):
+    """Where the Ray pods will run (the KubeRay part): their namespace and Kubernetes service account."""
+
+    namespace: str = "ray"
+    service_account: str = "ray-worker"
+
+    _names = field_validator("namespace", "service_account")(dns_label)
+
+
+class ArtifactRegistry(Strict):
+    keep_recent_versions: int = Field(default=10, ge=1, le=1000)
+    delete_untagged_after_days: int = Field(default=14, ge=1, le=3650)
+
+
+class CloudBuild(Strict):
+    machine_type: str = "e2-highcpu-32"  # Ray GPU images are large: a big build VM keeps builds short
+    disk_size_gb: int = Field(default=200, ge=100, le=4000)
+    # The pool needs the internet for apt and Docker Hub layers not yet cached (peered pools cannot use Cloud NAT).
+    public_egress: bool = True
+    timeout_minutes: int = Field(default=60, ge=10, le=1440)
+
+
+class BinaryAuthorization(Strict):
+    mode: Literal["dryrun", "enforce"] = "dryrun"
+    # Images allowed without an attestation (Google's GKE system images are exempt already).
+    allowlist: list[str] = Field(default_factory=lambda: [
+        "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/*",  # the NCCL RDMA installer
+        "registry.k8s.io/pause*",  # the installer DaemonSet's main container
+    ])
+
+
+class GkeConfig(Strict):
+    environment: Literal["gke"] = "gke"
+    project: str
+    region: str
+    zone: str  # the RoCE zone: the GPU pools, the RDMA VPC profile and its subnets all live here
+    name_prefix: str = "ray"
+    authorized_networks: list[AuthorizedNetwork] = Field(min_length=1)
+    networks: Networks = Networks()
+    cluster: Cluster = Cluster()
+    gpu_pools: GpuPools = GpuPools()
+    compute_class: ComputeClass = ComputeClass()
+    training_data: TrainingData = TrainingData()
+    ray: Ray = Ray()
+    artifact_registry: ArtifactRegistry = ArtifactRegistry()
+    cloud_build: CloudBuild = CloudBuild()
+    binary_authorization: BinaryAuthorization = BinaryAuthorization()
+    nccl_plugin_version: str = "v1.1.1"
+
+    SECRET_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    _prefix = field_validator("name_prefix")(dns_label)
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not PROJECT_ID.match(value):
+            raise ValueError(
+                f"{value!r} is not a project id (allowed: 6-30 lowercase letters, digits and '-', "
+                "starting with a letter)"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION.match(value):
+            raise ValueError(f"{value!r} is not a region (allowed: e.g. us-central1)")
+        return value
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not ZONE.match(value):
+            raise ValueError(f"{value!r} is not a zone (allowed: e.g. us-central1-b)")
+        return value
+
+    @property
+    def bucket_name(self) -> str:
+        return self.training_data.bucket or f"{self.project}-ray-training"
+
+    @property
+    def roce_network_profile(self) -> str:
+        # Assumption from the reference: one RoCE profile per zone that offers A3 Ultra, named <zone>-vpc-roce.
+        return f"projects/{self.project}/global/networkProfiles/{self.zone}-vpc-roce"
+
+    def enabled_pools(self) -> list[tuple[str, GpuPool]]:
+        """(provisioning model, pool) in the compute class's order: spot, flex-start, on-demand."""
+        pools = [("spot", self.gpu_pools.spot), ("flex-start", self.gpu_pools.flex_start),
+                 ("on-demand", self.gpu_pools.on_demand)]
+        return [(model, pool) for model, pool in pools if pool.enabled]
+
+    def cross_checks(self) -> list[str]:
+        problems: list[str] = []
+        zone_region = ZONE.match(self.zone).group(1)
+        if zone_region != self.region:
+            problems.append(
+                f"zone: {self.zone!r} is not in region {self.region!r} (allowed: a zone of {self.region} that has "
+                "the <zone>-vpc-roce network profile: gcloud compute network-profiles list)"
+            )
+        problems += self.networks.problems()
+        problems += duplicates("authorized_networks", [n.cidr for n in self.authorized_networks])
+        problems += self._pool_problems()
+        problems += self._version_problems()
+        system = self.cluster.system_pool
+        if system.min_nodes > system.max_nodes:
+            problems.append(f"cluster.system_pool.min_nodes: {system.min_nodes} is above max_nodes {system.max_nodes} "
+                            "(allowed: min_nodes <= max_nodes)")
+        return problems
+
+    def _pool_problems(self) -> list[str]:
+        problems: list[str] = []
+        if not self.enabled_pools():
+            problems.append("gpu_pools: every pool is disabled (allowed: at least one of spot, flex_start, "
+                            "on_demand enabled)")
+        for key, pool in (("spot", self.gpu_pools.spot), ("flex_start", self.gpu_pools.flex_start),
+                          ("on_demand", self.gpu_pools.on_demand)):
+            if pool.enabled and pool.max_nodes < 1:
+                problems.append(f"gpu_pools.{key}.max_nodes: 0 for an enabled pool (allowed: 1 to 64, or enabled: false)")
+        if self.gpu_pools.on_demand.reservation and not self.gpu_pools.on_demand.enabled:
+            problems.append("gpu_pools.on_demand.reservation: set but the on-demand pool is disabled "
+                            "(allowed: enabled: true with a reservation, or no reservation)")
+        return problems
+
+    def _version_problems(self) -> list[str]:
+        version = self.cluster.min_master_version
+        if version is None:
+            return []
+        floors = [(COMPUTE_CLASS_FLOOR, "compute classes")]
+        if self.gpu_pools.flex_start.enabled:
+            floors.append((FLEX_START_FLOOR, "DWS flex-start"))
+        return [
+            f"cluster.min_master_version: {version!r} is below {floor} which {what} need (allowed: {floor} or newer)"
+            for floor, what in floors if version_tuple(version) < version_tuple(floor)
+        ]
