@@ -214,19 +214,24 @@ def secrets_are_secret(s: Subject, config: dict) -> list[str]:
             "(or set it with pulumi config set --secret)" for where in _plain_secrets(s.props, "")]
 
 
+def _allow_pattern(pattern: str) -> re.Pattern:
+    """Binary Authorization's allow-list glob: `*` within one path segment, `**` across segments."""
+    parts = [re.escape(p).replace(r"\*", "[^/]*") for p in pattern.split("**")]
+    return re.compile("^" + ".*".join(parts) + "$")
+
+
 def images_by_digest_under_binauthz(subjects: list[Subject], config: dict) -> list[tuple[str, str]]:
-    enforced = any(
-        s.type == "gcp:binaryauthorization/policy:Policy"
-        and (s.props.get("defaultAdmissionRule") or {}).get("enforcementMode") == "ENFORCED_BLOCK_AND_AUDIT_LOG"
-        for s in subjects
-    )
-    if not enforced:
+    policies = [s for s in subjects if s.type == "gcp:binaryauthorization/policy:Policy"
+                and (s.props.get("defaultAdmissionRule") or {}).get("enforcementMode") == "ENFORCED_BLOCK_AND_AUDIT_LOG"]
+    if not policies:
         return []
+    allowed = [_allow_pattern(p.get("namePattern", "")) for s in policies
+               for p in s.props.get("admissionWhitelistPatterns") or []]
     out = []
     for s in subjects:
         if s.type.startswith("kubernetes:"):
             for image in _images(s.props):
-                if "@sha256:" not in image:
+                if "@sha256:" not in image and not any(a.match(image) for a in allowed):
                     out.append((s.name, f"image {image!r} is referenced by tag while Binary Authorization enforces: "
                                         "use the digest (name@sha256:...) the build returned"))
     return out

@@ -112,6 +112,19 @@ def test_each_rule_catches_a_violation_and_passes_a_compliant_resource(rule_name
     assert [v for v in evaluate(compliant) if v[0] == rule_name] == []
 
 
+def test_binauthz_allow_list_admits_tagged_images_it_names():
+    policy = Subject("gcp:binaryauthorization/policy:Policy", "bin", {
+        "defaultAdmissionRule": {"enforcementMode": "ENFORCED_BLOCK_AND_AUDIT_LOG"},
+        "admissionWhitelistPatterns": [{"namePattern": "gke.gcr.io/**"}, {"namePattern": "docker.io/library/*"}]})
+
+    def pod(image):
+        return Subject("kubernetes:apps/v1:DaemonSet", image, {"spec": {"image": image}}, provider="k8s")
+
+    found = evaluate([policy, pod("gke.gcr.io/nccl-plugin-gib/x:v1.0"), pod("docker.io/library/busybox:1"),
+                      pod("docker.io/library/x/y:1"), pod("us-docker.pkg.dev/p/r/ray:2.60.0")])
+    assert {name for rule, name, _ in found} == {"docker.io/library/x/y:1", "us-docker.pkg.dev/p/r/ray:2.60.0"}
+
+
 def test_spcs_rule_names_both_problems():
     violating = CASES["spcs-services"][0]
     messages = [m for rule, _, m in evaluate(violating) if rule == "spcs-services"]
