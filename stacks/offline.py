@@ -25,6 +25,7 @@ from stacks.config import NAMESPACE
 from stacks.mock_outputs import computed, digest
 
 SECRET = "[secret]"
+SECRET_PLACEHOLDER = "offline-preview-placeholder"  # stands in for a `secure:` config value
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -162,8 +163,9 @@ def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict
     secrets: set[str] = set()
     for key, value in (document.get("config") or {}).items():
         if isinstance(value, dict) and set(value) == {"secure"}:
-            # Encrypted with the stack's secrets provider: unreadable offline, so a placeholder stands in.
-            values[key], secrets = SECRET, secrets | {key}
+            # Encrypted with the stack's secrets provider: unreadable offline, so a placeholder stands in
+            # (a plain string: "[secret]" would read as a JSON list to the config loader).
+            values[key], secrets = SECRET_PLACEHOLDER, secrets | {key}
         else:
             values[key] = config_string(value)
     return values, secrets

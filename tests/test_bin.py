@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def deploy(tmp_path: Path, *args: str, tools: dict[str, str]) -> subprocess.CompletedProcess:
     """Run bin/deploy with a PATH holding only python3, bash basics and the given fake tools."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
+    bin_dir = tmp_path / f"bin{len(list(tmp_path.glob('bin*')))}"
+    bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
     for name in ("bash", "ls", "sed", "tr", "grep", "dirname", "cat"):
         found = shutil.which(name)
@@ -44,7 +44,16 @@ def test_missing_docker_engine_is_named_with_how_to_start_it(tmp_path):
 
 def test_missing_docker_client_is_named(tmp_path):
     result = deploy(tmp_path, "dev", tools={"pulumi": "exit 0"})
-    assert result.returncode == 1 and "error: Docker is not installed" in result.stderr
+    assert result.returncode == 1 and "error: docker is not installed (needed by the local environment)" in result.stderr
+
+
+def test_gke_needs_gcloud_credentials_and_the_auth_plugin(tmp_path):
+    result = deploy(tmp_path, "gke", tools={"pulumi": "exit 0"})
+    assert "error: gcloud is not installed (needed by the gke environment)" in result.stderr
+    result = deploy(tmp_path, "gke", tools={"pulumi": "exit 0", "gcloud": "exit 1"})
+    assert "no Google Cloud application-default credentials. Run: gcloud auth application-default login" in result.stderr
+    result = deploy(tmp_path, "gke", tools={"pulumi": "exit 0", "gcloud": "exit 0"})
+    assert "error: gke-gcloud-auth-plugin is not installed" in result.stderr
 
 
 def test_unknown_stack_lists_the_known_ones(tmp_path):

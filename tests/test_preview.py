@@ -125,3 +125,16 @@ def test_a_nested_typo_in_the_program_fails_the_preview(monkeypatch, capsys):
     monkeypatch.setattr(ray_cluster, "http_health", lambda url: typo(tests=["CMD", url], interval="1s"))
     assert cli.main(["dev"]) == 2
     assert "ray-head: healthcheck.intervl: unknown key" in capsys.readouterr().err
+
+
+def test_secure_config_values_preview_with_a_placeholder(tmp_path):
+    from stacks.offline import read_stack_config
+
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        "config:\n  ray-platform:grafana_admin_password:\n    secure: v1:abc\n  ray-platform:jupyter: false\n")
+    values, secrets = read_stack_config("s", tmp_path)
+    assert secrets == {"ray-platform:grafana_admin_password"}
+    assert values == {"ray-platform:grafana_admin_password": "offline-preview-placeholder", "ray-platform:jupyter": "false"}
+    from stacks.config import load
+
+    assert load(values, secrets).grafana_admin_password.get_secret_value() == "offline-preview-placeholder"
