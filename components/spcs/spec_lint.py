@@ -7,7 +7,6 @@ passes. Pure (no Pulumi import); the stack refuses to register a service whose s
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import yaml
 
