@@ -1,5 +1,6 @@
 """The `gke` environment's configuration: project and zone, networks, the private cluster, H200 pools per
-provisioning model, the compute class, training data, registries, Cloud Build and Binary Authorization.
+provisioning model, the compute class, training data, registries, Cloud Build and Binary Authorization;
+then (part 2) the KubeRay operator, the RayCluster's groups, dashboard access and monitoring.
 
 Every default lives here; `cross_checks()` holds the rules that span keys (CIDR overlaps, version floors).
 """
@@ -11,7 +12,7 @@ import re
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from stacks.config import Strict, dns_label, duplicates
 
@@ -27,6 +28,10 @@ FLEX_START_FLOOR = "1.32.2-gke.1652000"
 RDMA_SUBNETS = 8  # one per CX-7 NIC of an a3-ultragpu-8g node
 # Widest authorized network accepted: anything wider is "the internet" for an API server.
 WIDEST_AUTHORIZED_PREFIX = 8
+HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+IAM_MEMBER = re.compile(r"^(user|group|serviceAccount|domain):[^\s]+$")
+# The KubeRay chart's operator image (the Helm route): what Binary Authorization must allow when it enforces.
+KUBERAY_OPERATOR_IMAGE = "quay.io/kuberay/operator:v1.7.0"
 
 
 def version_tuple(version: str) -> tuple[int, int, int, int]:
@@ -228,13 +233,112 @@ class TrainingData(Strict):
         return value
 
 
+class RayHead(Strict):
+    """The Ray head pod on the CPU system pool: it schedules no tasks (num-cpus 0), it runs the GCS,
+    the dashboard, the autoscaler and the job drivers."""
+
+    cpus: int = Field(default=4, ge=1, le=64)
+    memory_gb: int = Field(default=16, ge=4, le=512)
+
+
+class GpuWorkers(Strict):
+    """The H200 worker group: one pod per a3-ultragpu-8g node (all 8 GPUs, the shape of gpu_pools.ray_worker)."""
+
+    min_replicas: int = Field(default=0, ge=0, le=192)
+    # null: every node the enabled pools can hold (the sum of their max_nodes).
+    max_replicas: int | None = Field(default=None, ge=1, le=192)
+    # Memory-backed /dev/shm: NCCL and the object store's spill-free transfers use it (counts against the pod memory).
+    shm_gb: int = Field(default=256, ge=1, le=2048)
+
+
+class CpuWorkers(Strict):
+    """A CPU worker group on the system pool, for data loading and drivers' side work."""
+
+    enabled: bool = True
+    cpus: int = Field(default=4, ge=1, le=64)
+    memory_gb: int = Field(default=16, ge=1, le=512)
+    min_replicas: int = Field(default=0, ge=0, le=100)
+    max_replicas: int = Field(default=4, ge=1, le=100)
+
+
+class GcsFaultTolerance(Strict):
+    """GCS fault tolerance: the head's state kept in an external Redis (e.g. Memorystore) so a restarted head
+    keeps its jobs, actors and workers. The password is the top-level secret key `ray_redis_password`."""
+
+    redis_address: str | None = None  # host:port; null: off
+
+    @field_validator("redis_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not HOST_PORT.match(value):
+            raise ValueError(f"{value!r} is not host:port (allowed: e.g. 10.0.0.3:6379)")
+        return value
+
+
 class Ray(Strict):
-    """Where the Ray pods will run (the KubeRay part): their namespace and Kubernetes service account."""
+    """The Ray cluster (KubeRay RayCluster): its namespace and Kubernetes service account (Workload Identity),
+    image, head, worker groups, autoscaling and fault tolerance."""
 
     namespace: str = "ray"
     service_account: str = "ray-worker"
+    cluster_name: str = "ray"  # the RayCluster; its pods carry the label ray.io/cluster=<cluster_name>
+    # null: the stack's own ray-server build, by digest (what Binary Authorization attests).
+    image: str | None = None
+    head: RayHead = RayHead()
+    gpu_workers: GpuWorkers = GpuWorkers()
+    cpu_workers: CpuWorkers = CpuWorkers()
+    idle_timeout_s: int = Field(default=600, ge=30, le=86400)  # the autoscaler removes a worker idle this long
+    gcs_fault_tolerance: GcsFaultTolerance = GcsFaultTolerance()
 
-    _names = field_validator("namespace", "service_account")(dns_label)
+    _names = field_validator("namespace", "service_account", "cluster_name")(dns_label)
+
+
+class KubeRay(Strict):
+    """The KubeRay operator: the kuberay-operator Helm chart (pinned to 1.7.0, the RayCluster schema the tests
+    validate against) or GKE's managed Ray add-on (its version follows GKE's). Never both."""
+
+    install: Literal["helm", "addon"] = "helm"
+    namespace: str = "kuberay-system"  # helm only
+
+    _namespace = field_validator("namespace")(dns_label)
+
+
+class Ingress(Strict):
+    """Optional dashboard access on the VPC: an internal Application Load Balancer (gce-internal), never public.
+    With IAP on, every request is authenticated by Google (IAP needs HTTPS: a TLS secret in the Ray namespace)."""
+
+    enabled: bool = False
+    iap: bool = True
+    # Kubernetes secret (namespace ray.namespace) with client_id and client_secret; null: Google-managed OAuth client.
+    iap_oauth_secret: str | None = None
+    iap_members: list[str] = Field(default_factory=list)  # e.g. user:alice@example.com, group:ml@example.com
+    tls_secret: str | None = None  # Kubernetes TLS secret (namespace ray.namespace) for HTTPS
+
+    @field_validator("iap_members")
+    @classmethod
+    def _members(cls, value: list[str]) -> list[str]:
+        for member in value:
+            if not IAM_MEMBER.match(member) or member.startswith(("allUsers", "allAuthenticatedUsers")):
+                raise ValueError(f"{member!r} is not an IAM member (allowed: user:, group:, serviceAccount:, domain:)")
+        return value
+
+
+class Monitoring(Strict):
+    """Google Managed Prometheus scrapes Ray (PodMonitoring); DCGM GPU metrics come from GKE's managed DCGM.
+    Grafana (Ray's dashboards) and a Prometheus query frontend run beside the Ray head, reached like the dashboard."""
+
+    grafana: bool = True
+    scrape_interval: str = "30s"
+    grafana_image: str = "grafana/grafana-oss:12.2.1"
+    # Assumption: the current GMP query frontend tag (GoogleCloudPlatform/prometheus-engine releases).
+    prometheus_frontend_image: str = "gke.gcr.io/prometheus-engine/frontend:v0.15.3-gke.0"
+
+    @field_validator("scrape_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if not re.match(r"^\d+(s|m)$", value):
+            raise ValueError(f"{value!r} is not a scrape interval (allowed: e.g. 30s or 1m)")
+        return value
 
 
 class ArtifactRegistry(Strict):
@@ -272,12 +376,17 @@ class GkeConfig(Strict):
     compute_class: ComputeClass = ComputeClass()
     training_data: TrainingData = TrainingData()
     ray: Ray = Ray()
+    kuberay: KubeRay = KubeRay()
+    ingress: Ingress = Ingress()
+    monitoring: Monitoring = Monitoring()
     artifact_registry: ArtifactRegistry = ArtifactRegistry()
     cloud_build: CloudBuild = CloudBuild()
     binary_authorization: BinaryAuthorization = BinaryAuthorization()
     nccl_plugin_version: str = "v1.1.1"
+    # The external Redis's password (ray.gcs_fault_tolerance): `pulumi config set --secret ray_redis_password ...`.
+    ray_redis_password: SecretStr | None = None
 
-    SECRET_KEYS: ClassVar[tuple[str, ...]] = ()
+    SECRET_KEYS: ClassVar[tuple[str, ...]] = ("ray_redis_password",)
 
     _prefix = field_validator("name_prefix")(dns_label)
 
@@ -332,6 +441,8 @@ class GkeConfig(Strict):
         problems += duplicates("authorized_networks", [n.cidr for n in self.authorized_networks])
         problems += self._pool_problems()
         problems += self._version_problems()
+        problems += self._ray_problems()
+        problems += self._image_problems()
         system = self.cluster.system_pool
         if system.min_nodes > system.max_nodes:
             problems.append(f"cluster.system_pool.min_nodes: {system.min_nodes} is above max_nodes {system.max_nodes} "
@@ -363,3 +474,69 @@ class GkeConfig(Strict):
             f"cluster.min_master_version: {version!r} is below {floor} which {what} need (allowed: {floor} or newer)"
             for floor, what in floors if version_tuple(version) < version_tuple(floor)
         ]
+
+    @property
+    def gpu_max_replicas(self) -> int:
+        """H200 worker pods at most: one per node the enabled pools can hold, unless configured lower."""
+        nodes = sum(pool.max_nodes for _, pool in self.enabled_pools())
+        return self.ray.gpu_workers.max_replicas or nodes
+
+    def deployed_images(self) -> dict[str, str]:
+        """Config key -> image for every image the stack deploys by name (the Ray image is by digest unless set)."""
+        images = {"ray.image": self.ray.image} if self.ray.image else {}
+        if self.kuberay.install == "helm":
+            images["kuberay.install"] = KUBERAY_OPERATOR_IMAGE
+        if self.monitoring.grafana:
+            images["monitoring.grafana_image"] = self.monitoring.grafana_image
+            images["monitoring.prometheus_frontend_image"] = self.monitoring.prometheus_frontend_image
+        return images
+
+    def _ray_problems(self) -> list[str]:
+        problems: list[str] = []
+        gpu = self.ray.gpu_workers
+        nodes = sum(pool.max_nodes for _, pool in self.enabled_pools())
+        if gpu.max_replicas is not None and gpu.max_replicas > nodes:
+            problems.append(f"ray.gpu_workers.max_replicas: {gpu.max_replicas} is more than the {nodes} nodes the "
+                            f"enabled gpu_pools hold (allowed: 1 to {nodes}, or null)")
+        if gpu.min_replicas > self.gpu_max_replicas:
+            problems.append(f"ray.gpu_workers.min_replicas: {gpu.min_replicas} is above max_replicas "
+                            f"{self.gpu_max_replicas} (allowed: min_replicas <= max_replicas)")
+        if gpu.shm_gb >= self.gpu_pools.ray_worker.memory_gb:
+            problems.append(f"ray.gpu_workers.shm_gb: {gpu.shm_gb} is not below the worker's memory_gb "
+                            f"{self.gpu_pools.ray_worker.memory_gb} (allowed: less than gpu_pools.ray_worker.memory_gb)")
+        cpu = self.ray.cpu_workers
+        if cpu.enabled and cpu.min_replicas > cpu.max_replicas:
+            problems.append(f"ray.cpu_workers.min_replicas: {cpu.min_replicas} is above max_replicas "
+                            f"{cpu.max_replicas} (allowed: min_replicas <= max_replicas)")
+        redis = self.ray.gcs_fault_tolerance.redis_address
+        if self.ray_redis_password is not None and redis is None:
+            problems.append("ray_redis_password: set but ray.gcs_fault_tolerance.redis_address is null "
+                            "(allowed: a redis_address with it, or no password)")
+        ingress = self.ingress
+        if ingress.enabled and self.networks.proxy_only_cidr is None:
+            problems.append("ingress.enabled: true needs a proxy-only subnet for the internal load balancer "
+                            "(allowed: set networks.proxy_only_cidr, or ingress.enabled: false)")
+        if ingress.enabled and ingress.iap and ingress.tls_secret is None:
+            problems.append("ingress.tls_secret: null while ingress.iap is on (allowed: the name of a TLS secret in "
+                            f"namespace {self.ray.namespace}: IAP only serves HTTPS)")
+        if ingress.iap_members and not (ingress.enabled and ingress.iap):
+            problems.append("ingress.iap_members: set but IAP is off (allowed: ingress.enabled and ingress.iap true, "
+                            "or no members)")
+        return problems
+
+    def _image_problems(self) -> list[str]:
+        """Binary Authorization blocks unattested images when it enforces: those not by digest must be allowed."""
+        if self.binary_authorization.mode != "enforce":
+            return []
+        allowed = [allow_pattern(p) for p in self.binary_authorization.allowlist]
+        return [f"{key}: {image!r} is referenced by tag while binary_authorization.mode is enforce (allowed: "
+                "name@sha256:<digest>, a binary_authorization.allowlist pattern that matches it"
+                + (", or kuberay.install: addon)" if key == "kuberay.install" else ")")
+                for key, image in self.deployed_images().items()
+                if "@sha256:" not in image and not any(p.match(image) for p in allowed)]
+
+
+def allow_pattern(pattern: str) -> re.Pattern:
+    """Binary Authorization's allow-list glob: `*` within one path segment, `**` across segments."""
+    parts = [re.escape(p).replace(r"\*", "[^/]*") for p in pattern.split("**")]
+    return re.compile("^" + ".*".join(parts) + "$")
