@@ -25,7 +25,11 @@ STATEFUL_TYPES = {
     "snowflake:index/stage:Stage",
     "snowflake:index/stageInternal:StageInternal",
 }
-SECRET_NAME = re.compile(r"(password|passphrase|token|secret|private_?key|api_?key)", re.I)
+SECRET_NAME = re.compile(r"(password|passphrase|token|secret|private_?key|api_?key|access_?key)(_?data|_?value)?$", re.I)
+# Inputs that name or point at a secret rather than hold one (a Secret Manager secret's id, for instance).
+REFERENCE_SUFFIX = re.compile(r"(id|name|ref|arn|path)$", re.I)
+REFERENCE_INPUTS = {("gcp:secretmanager/secretVersion:SecretVersion", "secret"),
+                    ("gcp:secretmanager/secretIamMember:SecretIamMember", "secretId")}
 SECRET_MASK = "[secret]"
 
 
@@ -192,17 +196,22 @@ def spcs_grants_not_to_admin(s: Subject, config: dict) -> list[str]:
     return []
 
 
-def _plain_secrets(value: Any, path: str) -> Iterable[str]:
+def _secret_named(key: str) -> bool:
+    return bool(SECRET_NAME.search(key)) and not REFERENCE_SUFFIX.search(key)
+
+
+def _plain_secrets(value: Any, path: str, token: str = "") -> Iterable[str]:
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else key
-            if SECRET_NAME.search(key) and isinstance(item, str) and item and item != SECRET_MASK:
+            if (_secret_named(key) and (token, where) not in REFERENCE_INPUTS and isinstance(item, str) and item
+                    and item != SECRET_MASK):
                 yield where
             else:
                 yield from _plain_secrets(item, where)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            if isinstance(item, str) and "=" in item and SECRET_NAME.search(item.split("=", 1)[0]):
+            if isinstance(item, str) and "=" in item and _secret_named(item.split("=", 1)[0]):
                 if item.split("=", 1)[1]:
                     yield f"{path}[{i}] ({item.split('=', 1)[0]})"
             else:
@@ -211,7 +220,7 @@ def _plain_secrets(value: Any, path: str) -> Iterable[str]:
 
 def secrets_are_secret(s: Subject, config: dict) -> list[str]:
     return [f"input {where} looks like a secret but is plain text: wrap it in pulumi.Output.secret "
-            "(or set it with pulumi config set --secret)" for where in _plain_secrets(s.props, "")]
+            "(or set it with pulumi config set --secret)" for where in _plain_secrets(s.props, "", s.type)]
 
 
 def _allow_pattern(pattern: str) -> re.Pattern:

@@ -81,10 +81,13 @@ CASES = {
         "ownership granted to SECURITYADMIN",
         [Subject("snowflake:index/grantOwnership:GrantOwnership", "own", {"accountRoleName": "RAY_PROVIDER_ROLE"})]),
     "secrets-are-secret": (
-        [Subject("docker:index/container:Container", "c", {"envs": ["GRAFANA_PASSWORD=hunter2", "A=1"]}),
+        [Subject("docker:index/container:Container", "c", {"envs": ["AWS_SECRET_ACCESS_KEY=abc", "A=1"]}),
          Subject("snowflake:index/user:User", "u", {"rsaPublicKey": "x", "password": "plain"})], "looks like a secret",
         [Subject("docker:index/container:Container", "c", {"envs": "[secret]"}),
-         Subject("snowflake:index/user:User", "u", {"password": "[secret]"})]),
+         Subject("snowflake:index/user:User", "u", {"password": "[secret]", "passwordPolicyName": "p"}),
+         Subject("gcp:secretmanager/secret:Secret", "s", {"secretId": "ray-ssh-key"}),
+         Subject("gcp:secretmanager/secretVersion:SecretVersion", "v", {"secret": "projects/p/secrets/ray-ssh-key",
+                                                                        "secretData": "[secret]"})]),
     "images-by-digest-under-binauthz": (
         [Subject("gcp:binaryauthorization/policy:Policy", "bin", {"defaultAdmissionRule": {
             "enforcementMode": "ENFORCED_BLOCK_AND_AUDIT_LOG"}}),

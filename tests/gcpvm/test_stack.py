@@ -1,0 +1,150 @@
+"""The gcpvm stack under recording mocks: safe network, least privilege, secrets, the head, the cleanup."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from gcpvm_testing import gcpvm_config
+
+from components.gcpvm.autoscaler_config import CONFIG_PATH
+from components.gcpvm.cleanup import WorkerCleanupProvider
+from components.gcpvm.identity import FORBIDDEN_ROLES
+from stacks.contract import OUTPUT_KEYS
+from stacks.offline import SECRET, run_stack
+from stacks.preview import sdk_problems
+
+FIREWALL = "gcp:compute/firewall:Firewall"
+INSTANCE = "gcp:compute/instance:Instance"
+CLEANUP = "pulumi-python:dynamic:Resource"
+OPEN_WORLD = {"0.0.0.0/0", "::/0"}
+
+
+def test_exports_the_contract_and_passes_the_sdk_key_check(gcpvm):
+    assert set(OUTPUT_KEYS) <= set(gcpvm.outputs)
+    assert gcpvm.outputs["environment"] == "gcpvm" and gcpvm.outputs["ray_client_address"] is None
+    assert gcpvm.outputs["storage"] == {"uri": "gs://my-ray-project-autotuner-results", "endpoint": None}
+    assert gcpvm.outputs["ray_capacity"]["cpu"] == {"resources": {"CPU": 8, "memory": int(32 * 0.7 * 1024**3)},
+                                                     "min_nodes": 0, "max_nodes": 4}
+    assert sdk_problems(gcpvm) == []
+
+
+def test_access_is_an_iap_tunnel_to_the_head(gcpvm):
+    access = gcpvm.outputs["access"]
+    assert access["mode"] == "port-forward"
+    assert access["command"] == ["gcloud", "compute", "start-iap-tunnel", "autotuner-head", "8265",
+                                 "--local-host-port=127.0.0.1:8265", "--zone", "us-west1-b", "--project",
+                                 "my-ray-project"]
+    assert access["local_dashboard_url"] == gcpvm.outputs["ray_dashboard_url"] == "http://127.0.0.1:8265"
+
+
+def test_no_firewall_rule_opens_anything_to_the_internet(gcpvm):
+    rules = {r.name: r.inputs for r in gcpvm.by_type(FIREWALL)}
+    assert set(rules) == {"network-internal", "network-tunnel-ssh", "network-tunnel-dashboard"}
+    for rule in rules.values():
+        assert not OPEN_WORLD & set(rule.get("sourceRanges", [])), rule
+    internal = rules["network-internal"]
+    assert internal["sourceTags"] == internal["targetTags"] == ["autotuner-node"] and "sourceRanges" not in internal
+    assert rules["network-tunnel-ssh"]["sourceRanges"] == ["35.235.240.0/20"]
+    assert rules["network-tunnel-ssh"]["allows"] == [{"protocol": "tcp", "ports": ["22"]}]
+    assert rules["network-tunnel-dashboard"]["targetTags"] == ["autotuner-head"]
+
+
+def test_vms_have_no_public_ip_and_nat_covers_the_subnet(gcpvm):
+    head = gcpvm.get(INSTANCE, "head-vm").inputs
+    assert all("accessConfigs" not in nic for nic in head["networkInterfaces"])
+    nat = gcpvm.get("gcp:compute/routerNat:RouterNat", "network-nat").inputs
+    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+
+
+def test_autoscaler_account_has_no_broad_role(gcpvm):
+    roles = [r.inputs["role"] for r in gcpvm.by_type("gcp:projects/iAMMember:IAMMember")]
+    assert roles and not set(roles) & set(FORBIDDEN_ROLES)
+    autoscaler = [r.inputs["role"] for r in gcpvm.by_type("gcp:projects/iAMMember:IAMMember")
+                  if "autotuner-autoscaler@" in r.inputs["member"]]
+    assert "roles/compute.instanceAdmin.v1" in autoscaler
+    act_as = gcpvm.get("gcp:serviceaccount/iAMMember:IAMMember", "identity-autoscaler-acts-as-worker").inputs
+    assert act_as["role"] == "roles/iam.serviceAccountUser" and "autotuner-workers@" in act_as["serviceAccountId"]
+
+
+def test_ssh_private_key_is_only_a_secret(gcpvm):
+    version = gcpvm.get("gcp:secretmanager/secretVersion:SecretVersion", "head-ssh-key")
+    assert version.inputs["secretData"] == SECRET
+    assert version.revealed["secretData"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    private = version.revealed["secretData"]
+    for resource in gcpvm.resources:
+        assert private not in str(resource.inputs), resource.ref
+    assert private not in str(gcpvm.outputs)
+
+
+def test_head_startup_script_holds_the_config_and_starts_the_autoscaler(gcpvm):
+    head = gcpvm.get(INSTANCE, "head-vm")
+    script = head.inputs["metadataStartupScript"]
+    assert f"cat > {CONFIG_PATH} <<'" in script and "cluster_name: autotuner" in script
+    assert "available_node_types:" in script and "max_workers: 4" in script
+    assert f"--autoscaling-config={CONFIG_PATH}" in script and "ray start --head" in script
+    assert "gcloud secrets versions access latest --secret=autotuner-autoscaler-ssh-key" in script
+    assert "PRIVATE KEY" not in script
+    assert head.inputs["labels"] == {"ray-cluster-name": "autotuner", "ray-node-type": "head"}
+    assert head.inputs["serviceAccount"]["email"] == "autotuner-autoscaler@my-ray-project.iam.gserviceaccount.com"
+
+
+def test_cleanup_exists_depends_on_head_and_network_and_targets_this_cluster(gcpvm):
+    cleanup = gcpvm.get(CLEANUP, "worker-cleanup")
+    assert {"gcp:compute/instance:Instance::head-vm", "gcp:compute/network:Network::network-vpc",
+            "gcp:compute/subnetwork:Subnetwork::network-subnet"} <= set(cleanup.dependencies)
+    assert {k: v for k, v in cleanup.inputs.items() if k != "__provider"} == {
+        "project": "my-ray-project", "zone": "us-west1-b", "cluster_name": "autotuner", "head_name": "autotuner-head",
+        "timeout_s": 600}
+    # The provider in state is a reference to our class, with no credentials or other captured state.
+    pickled = base64.b64decode(cleanup.revealed["__provider"])
+    assert WorkerCleanupProvider.__module__.encode() in pickled and len(pickled) < 200
+
+
+def test_every_resource_uses_an_explicit_provider(gcpvm):
+    for resource in gcpvm.resources:
+        if resource.custom and not resource.type.startswith(("pulumi:providers:", "pulumi-python:dynamic")):
+            assert resource.provider in {"gcp", "tls"}, resource.ref
+
+
+def test_results_bucket_survives_destroy_and_is_private(gcpvm):
+    bucket = gcpvm.get("gcp:storage/bucket:Bucket", "results")
+    assert bucket.retain_on_delete
+    assert bucket.inputs["publicAccessPrevention"] == "enforced" and bucket.inputs["uniformBucketLevelAccess"]
+
+
+def test_private_registry_password_is_a_secret_read_on_the_vm():
+    config = gcpvm_config(image={"source": "private", "ref": "registry.example.com/t/ray:1", "registry_username": "u"},
+                          registry_password="a-password-123")
+    rec = run_stack("gcpvm", config, {"ray-platform:registry_password"})
+    version = rec.get("gcp:secretmanager/secretVersion:SecretVersion", "registry-password")
+    assert version.inputs["secretData"] == SECRET and version.revealed["secretData"] == "a-password-123"
+    assert "a-password-123" not in str([r.revealed for r in rec.resources if r is not version])
+    script = rec.get(INSTANCE, "head-vm").inputs["metadataStartupScript"]
+    assert "--secret=autotuner-registry-password" in script and "docker login registry.example.com" in script
+    accessors = rec.by_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+    assert len([a for a in accessors if a.name.startswith("registry-accessor")]) == 2
+
+
+def test_artifact_registry_grants_read_on_the_repository_only():
+    ref = "us-west1-docker.pkg.dev/my-ray-project/ray/ray-gcpvm:2.60.0"
+    rec = run_stack("gcpvm", gcpvm_config(image={"source": "private", "ref": ref}))
+    readers = rec.by_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    assert {(r.inputs["repository"], r.inputs["location"], r.inputs["role"]) for r in readers} == {
+        ("ray", "us-west1", "roles/artifactregistry.reader")}
+    assert len(readers) == 2
+
+
+def test_existing_network_is_used_not_created():
+    rec = run_stack("gcpvm", gcpvm_config(network={"name": "shared", "subnet": "ray-subnet"}))
+    assert not rec.by_type("gcp:compute/network:Network")
+    assert {r.inputs["network"] for r in rec.by_type(FIREWALL)} == {"shared"}
+    nic = rec.get(INSTANCE, "head-vm").inputs["networkInterfaces"][0]
+    assert nic["subnetwork"] == "projects/my-ray-project/regions/us-west1/subnetworks/ray-subnet"
+
+
+def test_bad_config_stops_before_any_resource():
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="zone: 'europe-west4-a' is not in region"):
+        run_stack("gcpvm", gcpvm_config(zone="europe-west4-a"))
