@@ -38,7 +38,7 @@ def test_other_namespaces_are_not_ours_to_judge():
 
 BAD = [
     ({"environment": "aws"},
-     ["ray-platform:environment: 'aws' is not an environment (allowed: local, gke, gcpvm, spcs)"]),
+     ["ray-platform:environment: 'aws' is not an environment (allowed: local, gke, gcpvm, spcs, spcs_app, spcs_consumer)"]),
     ({"wrokers": []},
      ["ray-platform:wrokers: unknown key (allowed: environment, hosts, bind_address, head, workers, ports, images, "
       "monitoring, jupyter, checkpoint_bucket, minio_root_user, minio_root_password, grafana_admin_password, "

@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stacks.contract import ENVIRONMENTS
 from stacks.errors import ConfigError
 
 NAMESPACE = "ray-platform"
@@ -60,6 +59,9 @@ MODELS: dict[str, str] = {
     "gke": "stacks.config.gke:GkeConfig",
     "gcpvm": "stacks.config.gcpvm:GcpVmConfig",
     "spcs": "stacks.config.spcs:SpcsConfig",
+    # The Native App's two sides; their Ray clusters run on SPCS (output `environment` is "spcs").
+    "spcs_app": "stacks.config.spcs_app:SpcsAppConfig",
+    "spcs_consumer": "stacks.config.spcs_consumer:SpcsConsumerConfig",
 }
 
 
@@ -94,9 +96,9 @@ def load(config: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozen
     """Validate a whole Pulumi config map; raise ConfigError with every problem found."""
     values = parse_raw(config)
     environment = values.get("environment", "local")
-    if environment not in ENVIRONMENTS:
+    if environment not in MODELS:
         raise ConfigError(
-            [f"{NAMESPACE}:environment: {environment!r} is not an environment (allowed: {', '.join(ENVIRONMENTS)})"]
+            [f"{NAMESPACE}:environment: {environment!r} is not an environment (allowed: {', '.join(MODELS)})"]
         )
     model = model_for(environment)
     if model is None:

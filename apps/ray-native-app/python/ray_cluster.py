@@ -1,0 +1,200 @@
+"""The app's stored procedures (Snowpark Python, imported by setup_script.sql): create the compute pools and
+services from the spec files shipped in this version, report status, logs and endpoints, scale, tear down.
+
+Every handler takes the Snowpark session first; nothing here imports Snowpark, so the same code runs under
+tests with a fake session. Spec files come from catalog.json, written at deploy time from the renderer the
+`spcs` stack uses (components/spcs/specs.py): a head spec per family, a worker spec template per family.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sys
+from typing import Any
+
+SERVICES_SCHEMA = "services"
+APP_ROLE = "app_user"
+GROUP = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+MAX_NODES = 100
+AUTO_SUSPEND_SECS = 3600  # an idle pool suspends after an hour
+EGRESS_REFERENCE = "egress_eai"
+GRAFANA_PASSWORD_BYTES = 24
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def load_catalog() -> dict:
+    """catalog.json sits beside this module in the procedure's import directory."""
+    directory = sys._xoptions.get("snowflake_import_directory") or os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(directory, "catalog.json")) as handle:
+        return json.load(handle)
+
+
+def rows(session: Any, statement: str) -> list[dict]:
+    return [{str(k).lower(): v for k, v in row.as_dict().items()} for row in session.sql(statement).collect()]
+
+
+def run(session: Any, statement: str) -> None:
+    session.sql(statement).collect()
+
+
+def app_name(session: Any) -> str:
+    return str(rows(session, "SELECT CURRENT_DATABASE() AS name")[0]["name"])
+
+
+def pool_name(app: str, group: str) -> str:
+    """Compute pools are account-level: the app's name keeps two installs apart."""
+    return f"{app}_{group}_POOL".upper().replace("-", "_")
+
+
+def service_name(group: str) -> str:
+    return f"{SERVICES_SCHEMA}.RAY_{group.upper().replace('-', '_')}"
+
+
+def quoted(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse(request: Any) -> dict:
+    return json.loads(request) if isinstance(request, str) else dict(request or {})
+
+
+def problems(request: dict, catalog: dict) -> list[str]:
+    """Every problem with a start request, as `key: problem (allowed: ...)`."""
+    out = []
+    head = (request.get("head") or {}).get("instance_family")
+    if head not in catalog["head"]:
+        out.append(f"head.instance_family: {head!r} (allowed: {', '.join(sorted(catalog['head']))})")
+    workers = request.get("workers") or []
+    names = [w.get("name") for w in workers]
+    for i, w in enumerate(workers):
+        key = f"workers[{i}]"
+        if not GROUP.match(str(w.get("name", ""))) or w.get("name") == "head":
+            out.append(f"{key}.name: {w.get('name')!r} (allowed: lower case letters, digits and '-', not 'head')")
+        if names.count(w.get("name")) > 1:
+            out.append(f"{key}.name: {w.get('name')!r} is used twice (allowed: unique names)")
+        if w.get("instance_family") not in catalog["worker"]:
+            out.append(f"{key}.instance_family: {w.get('instance_family')!r} "
+                       f"(allowed: {', '.join(sorted(catalog['worker']))})")
+        low, high = w.get("min_nodes", 1), w.get("max_nodes", 1)
+        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high and 1 <= high <= MAX_NODES):
+            out.append(f"{key}: min_nodes {low}, max_nodes {high} (allowed: 0 <= min <= max, 1 <= max <= {MAX_NODES})")
+    warehouse = request.get("warehouse")
+    if warehouse is not None and not IDENTIFIER.match(str(warehouse)):
+        out.append(f"warehouse: {warehouse!r} (allowed: a warehouse name granted to the app)")
+    return out
+
+
+def egress_clause(session: Any) -> str:
+    """The bound external access integration, if the consumer bound one to the reference."""
+    bound = rows(session, f"SELECT SYSTEM$GET_ALL_REFERENCES('{EGRESS_REFERENCE}') AS refs")
+    refs = json.loads(bound[0]["refs"] or "[]") if bound else []
+    return f" EXTERNAL_ACCESS_INTEGRATIONS = (reference('{EGRESS_REFERENCE}'))" if refs else ""
+
+
+def create_pool(app: str, group: str, family: str, low: int, high: int) -> str:
+    return (f"CREATE COMPUTE POOL IF NOT EXISTS {pool_name(app, group)} MIN_NODES = {low} MAX_NODES = {high} "
+            f"INSTANCE_FAMILY = {family} AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = {AUTO_SUSPEND_SECS}")
+
+
+# ------------------------------------------------------------------------------------------- handlers
+
+
+def start_cluster(session: Any, request: Any, catalog: dict | None = None) -> str:
+    """Head first (workers need its DNS name), then a pool and a service per worker group."""
+    catalog = catalog or load_catalog()
+    request = parse(request)
+    found = problems(request, catalog)
+    if found:
+        raise ValueError("start_cluster: " + "; ".join(found))
+    app = app_name(session)
+    tail = egress_clause(session)
+    if request.get("warehouse"):
+        tail += f" QUERY_WAREHOUSE = {request['warehouse']}"
+    if catalog.get("grafana_secret"):
+        run(session, f"CREATE SECRET IF NOT EXISTS {catalog['grafana_secret']} TYPE = GENERIC_STRING "
+                     f"SECRET_STRING = {quoted(secrets.token_urlsafe(GRAFANA_PASSWORD_BYTES))}")
+    head_family = request["head"]["instance_family"]
+    run(session, create_pool(app, "head", head_family, 1, 1))
+    run(session, f"CREATE SERVICE IF NOT EXISTS {service_name('head')} IN COMPUTE POOL {pool_name(app, 'head')} "
+                 f"FROM SPECIFICATION_FILE = {quoted(catalog['head'][head_family])} "
+                 f"MIN_INSTANCES = 1 MAX_INSTANCES = 1{tail}")
+    head_dns = head_dns_name(session)
+    for w in request.get("workers") or []:
+        group, low, high = w["name"], w.get("min_nodes", 1), w.get("max_nodes", 1)
+        run(session, create_pool(app, group, w["instance_family"], low, high))
+        run(session, f"CREATE SERVICE IF NOT EXISTS {service_name(group)} IN COMPUTE POOL {pool_name(app, group)} "
+                     f"FROM SPECIFICATION_TEMPLATE_FILE = {quoted(catalog['worker'][w['instance_family']])} "
+                     f"USING ({catalog['head_host_var']} => {quoted(head_dns)}) "
+                     f"MIN_INSTANCES = {max(low, 1)} MAX_INSTANCES = {high}{tail}")
+    # The consumer's roles reach the public endpoints through the app role.
+    run(session, f"GRANT SERVICE ROLE {service_name('head')}!ALL_ENDPOINTS_USAGE TO APPLICATION ROLE {APP_ROLE}")
+    return json.dumps({"head": service_name("head"), "head_dns_name": head_dns,
+                       "workers": [service_name(w["name"]) for w in request.get("workers") or []]})
+
+
+def head_dns_name(session: Any) -> str:
+    found = rows(session, f"SHOW SERVICES LIKE 'RAY_HEAD' IN SCHEMA {SERVICES_SCHEMA}")
+    if not found:
+        raise RuntimeError(f"{service_name('head')} was not created")
+    return str(found[0]["dns_name"])
+
+
+def stop_cluster(session: Any) -> str:
+    """Drops the app's services, then its compute pools (a pool with services cannot be dropped)."""
+    app = app_name(session)
+    dropped = []
+    for service in rows(session, f"SHOW SERVICES IN SCHEMA {SERVICES_SCHEMA}"):
+        run(session, f"DROP SERVICE IF EXISTS {SERVICES_SCHEMA}.{service['name']}")
+        dropped.append(service["name"])
+    for pool in rows(session, f"SHOW COMPUTE POOLS LIKE '{app}\\\\_%'"):
+        run(session, f"ALTER COMPUTE POOL {pool['name']} STOP ALL")
+        run(session, f"DROP COMPUTE POOL IF EXISTS {pool['name']}")
+        dropped.append(pool["name"])
+    return json.dumps({"dropped": dropped})
+
+
+def scale_group(session: Any, group: str, min_nodes: int, max_nodes: int) -> str:
+    if not GROUP.match(group) or not 0 <= min_nodes <= max_nodes <= MAX_NODES or max_nodes < 1:
+        raise ValueError(f"scale_group: {group!r} {min_nodes}..{max_nodes} (allowed: a worker group, "
+                         f"0 <= min <= max <= {MAX_NODES})")
+    app = app_name(session)
+    run(session, f"ALTER COMPUTE POOL {pool_name(app, group)} SET MIN_NODES = {min_nodes} MAX_NODES = {max_nodes}")
+    run(session, f"ALTER SERVICE {service_name(group)} SET MIN_INSTANCES = {max(min_nodes, 1)} "
+                 f"MAX_INSTANCES = {max_nodes}")
+    return json.dumps({"group": group, "min_nodes": min_nodes, "max_nodes": max_nodes})
+
+
+def cluster_status(session: Any) -> str:
+    services = []
+    for service in rows(session, f"SHOW SERVICES IN SCHEMA {SERVICES_SCHEMA}"):
+        containers = rows(session, f"SHOW SERVICE CONTAINERS IN SERVICE {SERVICES_SCHEMA}.{service['name']}")
+        services.append({"name": service["name"], "status": service.get("status"),
+                         "compute_pool": service.get("compute_pool"),
+                         "containers": [{"instance": c.get("instance_id"), "container": c.get("container_name"),
+                                         "status": c.get("status")} for c in containers]})
+    return json.dumps({"services": services}, default=str)
+
+
+def service_logs(session: Any, group: str, container: str, lines: int) -> str:
+    if not GROUP.match(group) or not GROUP.match(container):
+        raise ValueError(f"service_logs: {group!r}/{container!r} (allowed: a node group and a container name)")
+    found = rows(session, f"SELECT SYSTEM$GET_SERVICE_LOGS('{service_name(group)}', 0, '{container}', "
+                          f"{int(lines)}) AS logs")
+    return str(found[0]["logs"]) if found else ""
+
+
+def service_endpoints(session: Any) -> Any:
+    """SHOW ENDPOINTS of the head service: name, port, protocol, is_public, ingress_url."""
+    return session.sql(f"SHOW ENDPOINTS IN SERVICE {service_name('head')}")
+
+
+def cluster_options(session: Any) -> str:
+    catalog = load_catalog()
+    return json.dumps({"head": sorted(catalog["head"]), "worker": sorted(catalog["worker"]),
+                       "monitoring": catalog["monitoring"], "jupyter": catalog["jupyter"], "raydp": catalog["raydp"]})

@@ -1,0 +1,97 @@
+"""The consumer's side: install the app (from the listing or the package), grant it what its manifest asks
+for, bind the egress reference, call its start procedure with the node groups, read the endpoints back.
+
+Everything is SQL through `snowflake.Execute` (pulumi-snowflake has no application resources): each
+statement has its revert, so a destroy revokes, unbinds, stops the cluster and drops the app in reverse order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_snowflake as snowflake
+
+from components.spcs.cluster import public_urls
+
+SOURCES = ("listing", "package")
+ACCOUNT_GRANTS = "BIND SERVICE ENDPOINT, CREATE COMPUTE POOL"  # what the app's manifest requests, minus warehouses
+APP_ROLE = "APP_USER"
+EGRESS_REFERENCE = "EGRESS_EAI"
+
+
+@dataclass(frozen=True)
+class SpcsAppInstallArgs:
+    application: str
+    source: str  # "listing" or "package"
+    source_name: str  # the listing's global name, or the application package
+    role: str  # the consumer role that owns the app
+    warehouse: pulumi.Input[str]
+    request: dict[str, Any]  # start_cluster's argument: head, workers, warehouse
+    provider: snowflake.Provider
+    egress_integration: pulumi.Input[str] | None = None
+    version: str | None = None  # package installs only: pin a version (default: the release directive)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source {self.source!r} (allowed: {', '.join(SOURCES)})")
+        if self.version and self.source != "package":
+            raise ValueError("version: only for installs from a package (allowed: unset for a listing)")
+
+
+def install_sql(args: SpcsAppInstallArgs) -> str:
+    if args.source == "listing":
+        return f"CREATE APPLICATION IF NOT EXISTS {args.application} FROM LISTING '{args.source_name}'"
+    using = f" USING VERSION {args.version}" if args.version else ""
+    return f"CREATE APPLICATION IF NOT EXISTS {args.application} FROM APPLICATION PACKAGE {args.source_name}{using}"
+
+
+def start_sql(application: str, request: dict[str, Any]) -> str:
+    body = json.dumps(request, sort_keys=True).replace("'", "''")
+    return f"CALL {application}.app_public.start_cluster(PARSE_JSON('{body}'))"
+
+
+class SpcsAppInstall(pulumi.ComponentResource):
+    urls: pulumi.Output[dict[str, str | None]]  # public endpoint name -> URL
+
+    def __init__(self, name: str, args: SpcsAppInstallArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ray-platform:spcs_app:SpcsAppInstall", name, None, opts)
+        self._args = args
+        app = args.application
+        # The app keeps the consumer's artifacts (its stages): protected like any other data.
+        installed = self._sql(f"{name}-application", install_sql(args), f"DROP APPLICATION IF EXISTS {app} CASCADE",
+                              protect=True)
+        grants: list[pulumi.Resource] = [
+            self._sql(f"{name}-grant-account", f"GRANT {ACCOUNT_GRANTS} ON ACCOUNT TO APPLICATION {app}",
+                      f"REVOKE {ACCOUNT_GRANTS} ON ACCOUNT FROM APPLICATION {app}", depends_on=[installed]),
+            self._sql(f"{name}-grant-warehouse",
+                      pulumi.Output.concat("GRANT USAGE ON WAREHOUSE ", args.warehouse, f" TO APPLICATION {app}"),
+                      pulumi.Output.concat("REVOKE USAGE ON WAREHOUSE ", args.warehouse, f" FROM APPLICATION {app}"),
+                      depends_on=[installed]),
+        ]
+        grants.append(snowflake.GrantApplicationRole(
+            f"{name}-app-role", application_role_name=f'"{app}"."{APP_ROLE}"', parent_account_role_name=args.role,
+            opts=self._opts(depends_on=[installed])))
+        if args.egress_integration is not None:
+            reference = pulumi.Output.concat(
+                f"CALL {app}.app_public.register_reference('{EGRESS_REFERENCE}', 'ADD', SYSTEM$REFERENCE("
+                "'EXTERNAL ACCESS INTEGRATION', '", args.egress_integration, "', 'PERSISTENT', 'USAGE'))")
+            grants.append(self._sql(
+                f"{name}-egress-reference", reference,
+                f"CALL {app}.app_public.register_reference('{EGRESS_REFERENCE}', 'CLEAR', '')", depends_on=[installed]))
+        # A changed request restarts the cluster: stop the old one first (same pools and services by name).
+        start = self._sql(f"{name}-start", start_sql(app, args.request), f"CALL {app}.app_public.stop_cluster()",
+                          depends_on=grants, delete_before_replace=True)
+        read = f"CALL {app}.app_public.service_endpoints()"
+        endpoints = self._sql(f"{name}-endpoints", read, "SELECT 1", query=read, depends_on=[start])
+        self.urls = endpoints.query_results.apply(public_urls)
+        self.register_outputs({"urls": self.urls})
+
+    def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
+
+    def _sql(self, name: str, execute: pulumi.Input[str], revert: pulumi.Input[str], query: str | None = None,
+             **opts: Any) -> snowflake.Execute:
+        return snowflake.Execute(name, execute=execute, revert=revert, query=query, opts=self._opts(**opts))

@@ -1,0 +1,92 @@
+"""The Native App consumer (`environment: spcs_consumer`): install Ray on SPCS from a listing (or package).
+
+The admin provider creates the consumer role with seed 000's consumer grants; that role creates a warehouse,
+the egress integration for the configured hosts, installs the app, grants it what its manifest requests,
+binds the egress reference, starts the cluster with the configured node groups and reads the URLs back.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_snowflake as snowflake
+
+from components.ray_node import capacity_entry
+from components.spcs.access import SpcsAccess, SpcsAccessArgs
+from components.spcs.egress import SpcsEgress, SpcsEgressArgs
+from components.spcs.families import family
+from components.spcs.specs import HeadSpec, Monitoring, WorkerSpec, head_node, worker_node
+from components.spcs_app.app_files import APP_GRAFANA_SECRET, APP_STAGES, SERVICES_SCHEMA
+from components.spcs_app.consumer import SpcsAppInstall, SpcsAppInstallArgs
+from components.versions import RAY_VERSION
+from stacks.config.spcs_consumer import SpcsConsumerConfig
+from stacks.spcs import snowflake_name
+from stacks.spcs_app import access_output, provider
+
+# What installing and running the app needs beyond the `spcs` owner's grants (seed 000's consumer step 0).
+INSTALL_PRIVILEGES = ("CREATE APPLICATION", "IMPORT SHARE")
+
+
+def start_request(cfg: SpcsConsumerConfig, warehouse: str) -> dict:
+    return {"head": {"instance_family": cfg.head.instance_family},
+            "workers": [{"name": w.name, "instance_family": w.instance_family, "min_nodes": w.min_nodes,
+                         "max_nodes": w.max_nodes} for w in cfg.workers],
+            "warehouse": warehouse}
+
+
+def capacity(cfg: SpcsConsumerConfig) -> dict:
+    """The same sizing as the app's specs: one Ray node per service instance."""
+    monitoring = Monitoring("-", "-", APP_GRAFANA_SECRET) if cfg.monitoring else None
+    head = HeadSpec(family(cfg.head.instance_family), "-", monitoring=monitoring, jupyter=cfg.jupyter)
+    out = {"head": capacity_entry(head_node(head), 1, 1)}
+    for w in cfg.workers:
+        out[w.name] = capacity_entry(worker_node(WorkerSpec(family(w.instance_family), "-", "")), w.min_nodes,
+                                     w.max_nodes)
+    return out
+
+
+def build(cfg: SpcsConsumerConfig) -> dict:
+    stack_prefix = snowflake_name(cfg.name_prefix, pulumi.get_stack())
+    admin = provider("snowflake-admin", cfg, cfg.admin_role)
+    access = SpcsAccess("access", SpcsAccessArgs(cfg.role, cfg.user, cfg.grant_role_to_role, admin))
+    install_grant = snowflake.GrantPrivilegesToAccountRole(
+        "access-install-privileges", account_role_name=access.role_name, on_account=True,
+        privileges=list(INSTALL_PRIVILEGES), opts=pulumi.ResourceOptions(provider=admin))
+    owner = provider("snowflake-consumer", cfg, cfg.role,
+                     opts=pulumi.ResourceOptions(depends_on=[access, install_grant]))
+    child = pulumi.ResourceOptions(provider=owner)
+    kept = pulumi.ResourceOptions(provider=owner, protect=True, retain_on_delete=True)
+
+    warehouse = snowflake.Warehouse(
+        "warehouse", name=snowflake_name(stack_prefix, "WH"), warehouse_size=cfg.warehouse.size,
+        auto_suspend=cfg.warehouse.auto_suspend_s, auto_resume="true", initially_suspended=True, opts=child)
+    integration = None
+    if cfg.egress.hosts:
+        database = snowflake.Database("database", name=cfg.database, opts=kept)
+        schema = snowflake.Schema("schema", database=database.name, name=cfg.schema_name, opts=kept)
+        integration = SpcsEgress("egress", SpcsEgressArgs(
+            name=snowflake_name(stack_prefix, "EGRESS"), hosts=cfg.egress.hosts, database=database.name,
+            schema=schema.name, provider=owner)).integration_name
+
+    warehouse_name = snowflake_name(stack_prefix, "WH")
+    app = SpcsAppInstall("app", SpcsAppInstallArgs(
+        application=cfg.application, source=cfg.install.source, source_name=cfg.install.name, role=cfg.role,
+        warehouse=warehouse.name, request=start_request(cfg, warehouse_name), provider=owner,
+        egress_integration=integration, version=cfg.install.version))
+
+    urls = app.urls
+    artifacts = f"@{cfg.application}.{APP_STAGES[0].stage.removeprefix('@')}"
+    return {
+        "environment": "spcs",
+        "ray_version": RAY_VERSION,
+        "ray_dashboard_url": urls.apply(lambda u: u.get("dashboard")),
+        "ray_client_address": None,  # the Ray client's gRPC does not pass SPCS ingress: use the Jobs API
+        "ray_capacity": capacity(cfg),
+        "grafana_url": urls.apply(lambda u: u.get("grafana")) if cfg.monitoring else None,
+        "prometheus_url": urls.apply(lambda u: u.get("prometheus")) if cfg.monitoring else None,
+        "jupyter_url": urls.apply(lambda u: u.get("jupyter")) if cfg.jupyter else None,
+        "storage": {"uri": artifacts, "endpoint": None, "cluster_mount": APP_STAGES[0].mount_path,
+                    "logs": f"@{cfg.application}.{SERVICES_SCHEMA}.logs"},
+        "access": access_output(cfg),
+        "serve_url": urls.apply(lambda u: u.get("serve")),
+        "application": cfg.application,
+    }

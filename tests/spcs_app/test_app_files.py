@@ -1,0 +1,208 @@
+"""The app's files: manifest parses with every required key and exactly the images; specs come from the `spcs`
+renderer and equal the `spcs` stack's for the same node groups; the start procedure's SQL, with a fake session."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.spcs.families import family
+from components.spcs.spec_lint import lint
+from components.spcs_app.app_files import (
+    CATALOG,
+    HEAD_HOST,
+    AppImages,
+    AppShape,
+    app_files,
+    fill_template,
+    manifest_problems,
+    render_manifest,
+)
+from stacks import spcs as spcs_stack
+from stacks.config import load
+from stacks.offline import read_stack_config
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_DIR = ROOT / "apps" / "ray-native-app"
+IMAGES = AppImages("/db/s/r/spcs-ray:t", "/db/s/r/spcs-ray-cuda:t", "/db/s/r/spcs-prometheus:t",
+                   "/db/s/r/spcs-grafana:t")
+SHAPE = AppShape([family("CPU_X64_M")], [family("CPU_X64_M"), family("GPU_NV_S")], IMAGES)
+
+
+def procedures():
+    spec = importlib.util.spec_from_file_location("ray_cluster", APP_DIR / "python" / "ray_cluster.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_repo_manifest_parses_and_has_every_required_key():
+    document = yaml.safe_load((APP_DIR / "manifest.yml").read_text())
+    assert manifest_problems(document) == []
+    assert document["artifacts"]["setup_script"] == "setup_script.sql" and (APP_DIR / "setup_script.sql").is_file()
+    assert document["artifacts"]["readme"] == "README.md" and (APP_DIR / "README.md").is_file()
+    reference = document["references"][0]["egress_eai"]
+    assert reference["object_type"] == "EXTERNAL ACCESS INTEGRATION"
+    assert reference["register_callback"] == "app_public.register_reference"
+    setup = (APP_DIR / "setup_script.sql").read_text()
+    for callback in (reference["register_callback"], reference["configuration_callback"],
+                     document["artifacts"]["default_streamlit"]):
+        assert f" {callback}" in setup  # every name the manifest points at is created by the setup script
+
+
+def test_manifest_problems_name_each_missing_piece():
+    document = yaml.safe_load((APP_DIR / "manifest.yml").read_text())
+    del document["references"], document["artifacts"]["readme"]
+    document["privileges"] = [{"BIND SERVICE ENDPOINT": {}}]
+    document["artifacts"]["container_services"]["images"] = ["spcs-ray:latest"]
+    assert manifest_problems(document) == [
+        "references: missing (allowed: see Snowflake's manifest reference)",
+        "artifacts.readme: missing (allowed: see Snowflake's manifest reference)",
+        "privileges: CREATE COMPUTE POOL missing (allowed: BIND SERVICE ENDPOINT, CREATE COMPUTE POOL, CREATE WAREHOUSE)",
+        "privileges: CREATE WAREHOUSE missing (allowed: BIND SERVICE ENDPOINT, CREATE COMPUTE POOL, CREATE WAREHOUSE)",
+        "artifacts.container_services.images[0]: 'spcs-ray:latest' (allowed: /db/schema/repo/name:tag)",
+    ]
+
+
+def test_rendered_manifest_lists_exactly_the_images_the_specs_run():
+    files = app_files(APP_DIR, SHAPE, "V1", "Ray")
+    manifest = yaml.safe_load(files["manifest.yml"])
+    assert manifest["version"] == {"name": "V1", "label": "Ray"}
+    used = {c["image"] for path, text in files.items() if path.startswith("specs/")
+            for c in yaml.safe_load(text)["spec"]["containers"]}
+    assert set(manifest["artifacts"]["container_services"]["images"]) == used == set(IMAGES.listed())
+
+
+def test_every_spec_passes_the_linter_and_the_catalog_names_existing_files():
+    files = app_files(APP_DIR, SHAPE, "V1", "Ray")
+    catalog = json.loads(files[CATALOG])
+    paths = [*catalog["head"].values(), *catalog["worker"].values()]
+    assert sorted(p.lstrip("/") for p in paths) == sorted(p for p in files if p.startswith("specs/"))
+    for path in paths:
+        assert lint(fill_template(files[path.lstrip("/")], "ray-head.abc.svc.spcs.internal")) == []
+    assert HEAD_HOST in files[catalog["worker"]["GPU_NV_S"].lstrip("/")]
+    assert HEAD_HOST not in files[catalog["head"]["CPU_X64_M"].lstrip("/")]
+
+
+def test_gpu_families_without_the_cuda_image_are_refused():
+    with pytest.raises(ValueError, match="GPU worker families need images.ray_cuda"):
+        AppShape([family("CPU_X64_M")], [family("GPU_NV_S")], AppImages("/d/s/r/ray:t", None, "/p:t", "/g:t"))
+
+
+def test_app_specs_equal_the_spcs_stacks_for_the_same_node_groups(monkeypatch):
+    """One renderer: the `spcs` stack's head and worker specs, and the app's for the same families, images,
+    stages and head DNS name (the app's template filled in as `USING (head_host => ...)` does)."""
+    monkeypatch.setattr(spcs_stack.pulumi, "get_stack", lambda: "spcs")
+    raw, secrets = read_stack_config("spcs")
+    cfg = load({**raw, "ray-platform:raydp": "false", "ray-platform:custom_workers": "[]"}, secrets)
+    dns = "ray-spcs-head.x1y2.svc.spcs.internal"
+    head = spcs_stack.head_spec(cfg)
+    images = AppImages(spcs_stack.image_path(cfg, "spcs-ray"), spcs_stack.image_path(cfg, "spcs-ray-cuda"),
+                       head.monitoring.prometheus_image, head.monitoring.grafana_image)
+    shape = AppShape([head.family], [family(w.instance_family) for w in cfg.workers], images,
+                     stages=spcs_stack.stage_mounts(cfg), env=spcs_stack.storage_env(cfg),
+                     grafana_secret=head.monitoring.grafana_password, logs_volume_gib=cfg.head.logs_volume_gib)
+    files = app_files(APP_DIR, shape, "V1", "Ray")
+    catalog = json.loads(files[CATALOG])
+    assert files[catalog["head"][head.family.name].lstrip("/")] == spcs_stack.render_head_spec(head)
+    assert len(cfg.workers) == 2
+    for w in cfg.workers:
+        stack_spec = spcs_stack.render_worker_spec(spcs_stack.worker_spec(cfg, w, dns))
+        app_spec = fill_template(files[catalog["worker"][w.instance_family].lstrip("/")], dns)
+        assert yaml.safe_load(app_spec) == yaml.safe_load(stack_spec), w.name
+
+
+def test_render_manifest_refuses_a_manifest_without_privileges():
+    base = (APP_DIR / "manifest.yml").read_text().replace("privileges:", "privileges_typo:")
+    with pytest.raises(ValueError, match="manifest.yml: privileges: missing"):
+        render_manifest(base, IMAGES.listed(), "V1", "L")
+
+
+# --------------------------------------------------------------------------------- the procedures
+
+
+class Row:
+    def __init__(self, values: dict):
+        self._values = values
+
+    def as_dict(self) -> dict:
+        return dict(self._values)
+
+
+class FakeSession:
+    def __init__(self, answers: dict[str, list[dict]]):
+        self.answers, self.statements = answers, []
+
+    def sql(self, statement: str):
+        self.statements.append(statement)
+        rows = next((v for k, v in self.answers.items() if statement.startswith(k)), [])
+        return type("Result", (), {"collect": lambda _self: [Row(r) for r in rows]})()
+
+
+ANSWERS = {"SELECT CURRENT_DATABASE()": [{"NAME": "RAY_APP"}], "SELECT SYSTEM$GET_ALL_REFERENCES": [{"REFS": "[\"x\"]"}],
+           "SHOW SERVICES LIKE 'RAY_HEAD'": [{"name": "RAY_HEAD", "dns_name": "ray-head.ab12.svc.spcs.internal"}]}
+
+
+def test_start_cluster_creates_pools_and_services_from_the_shipped_specs():
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    session = FakeSession(ANSWERS)
+    request = {"head": {"instance_family": "CPU_X64_M"}, "warehouse": "RAY_WH",
+               "workers": [{"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 0, "max_nodes": 2}]}
+    out = json.loads(procedures().start_cluster(session, json.dumps(request), catalog))
+    ddl = [s for s in session.statements if not s.startswith(("SELECT", "SHOW", "CREATE SECRET"))]
+    tail = " EXTERNAL_ACCESS_INTEGRATIONS = (reference('egress_eai')) QUERY_WAREHOUSE = RAY_WH"
+    assert ddl == [
+        "CREATE COMPUTE POOL IF NOT EXISTS RAY_APP_HEAD_POOL MIN_NODES = 1 MAX_NODES = 1 INSTANCE_FAMILY = CPU_X64_M "
+        "AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = 3600",
+        "CREATE SERVICE IF NOT EXISTS services.RAY_HEAD IN COMPUTE POOL RAY_APP_HEAD_POOL FROM SPECIFICATION_FILE = "
+        f"'/specs/head-cpu_x64_m.yaml' MIN_INSTANCES = 1 MAX_INSTANCES = 1{tail}",
+        "CREATE COMPUTE POOL IF NOT EXISTS RAY_APP_GPU_POOL MIN_NODES = 0 MAX_NODES = 2 INSTANCE_FAMILY = GPU_NV_S "
+        "AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = 3600",
+        "CREATE SERVICE IF NOT EXISTS services.RAY_GPU IN COMPUTE POOL RAY_APP_GPU_POOL FROM "
+        "SPECIFICATION_TEMPLATE_FILE = '/specs/worker-gpu_nv_s.yaml' USING (head_host => "
+        f"'ray-head.ab12.svc.spcs.internal') MIN_INSTANCES = 1 MAX_INSTANCES = 2{tail}",
+        "GRANT SERVICE ROLE services.RAY_HEAD!ALL_ENDPOINTS_USAGE TO APPLICATION ROLE app_user",
+    ]
+    assert any(s.startswith("CREATE SECRET IF NOT EXISTS services.grafana_admin_password") for s in session.statements)
+    assert out["head_dns_name"] == "ray-head.ab12.svc.spcs.internal"
+
+
+def test_start_cluster_refuses_families_the_version_has_no_spec_for():
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    session = FakeSession(ANSWERS)
+    request = {"head": {"instance_family": "GPU_NV_L"},
+               "workers": [{"name": "Bad_Name", "instance_family": "CPU_X64_M", "min_nodes": 3, "max_nodes": 2}]}
+    with pytest.raises(ValueError) as err:
+        procedures().start_cluster(session, request, catalog)
+    assert str(err.value) == (
+        "start_cluster: head.instance_family: 'GPU_NV_L' (allowed: CPU_X64_M); workers[0].name: 'Bad_Name' "
+        "(allowed: lower case letters, digits and '-', not 'head'); workers[0]: min_nodes 3, max_nodes 2 "
+        "(allowed: 0 <= min <= max, 1 <= max <= 100)")
+    assert session.statements == []  # nothing created
+
+
+def test_stop_cluster_drops_services_before_pools():
+    session = FakeSession({**ANSWERS, "SHOW SERVICES IN SCHEMA": [{"name": "RAY_HEAD"}, {"name": "RAY_GPU"}],
+                           "SHOW COMPUTE POOLS": [{"name": "RAY_APP_HEAD_POOL"}]})
+    procedures().stop_cluster(session)
+    assert [s for s in session.statements if not s.startswith(("SELECT", "SHOW"))] == [
+        "DROP SERVICE IF EXISTS services.RAY_HEAD", "DROP SERVICE IF EXISTS services.RAY_GPU",
+        "ALTER COMPUTE POOL RAY_APP_HEAD_POOL STOP ALL", "DROP COMPUTE POOL IF EXISTS RAY_APP_HEAD_POOL"]
+
+
+def test_scale_group_changes_pool_and_service():
+    session = FakeSession(ANSWERS)
+    procedures().scale_group(session, "cpu", 0, 5)
+    assert session.statements[1:] == ["ALTER COMPUTE POOL RAY_APP_CPU_POOL SET MIN_NODES = 0 MAX_NODES = 5",
+                                      "ALTER SERVICE services.RAY_CPU SET MIN_INSTANCES = 1 MAX_INSTANCES = 5"]
+
+
+def test_every_procedure_handler_in_the_setup_script_exists():
+    setup = (APP_DIR / "setup_script.sql").read_text()
+    handlers = [line.split("'")[1].split(".")[1] for line in setup.splitlines() if "HANDLER = 'ray_cluster." in line]
+    module = procedures()
+    assert len(handlers) == 7 and all(callable(getattr(module, h)) for h in handlers)

@@ -1,0 +1,202 @@
+"""Both Native App stacks under mocks: order (files before version before directive, grants before start),
+providers, secrets, protection, the output contract, config errors, and the offline-preview snapshots."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks.config import load
+from stacks.contract import missing_keys
+from stacks.errors import ConfigError
+from stacks.offline import preview
+from stacks.preview import sdk_problems
+
+from .conftest import FAKE_PEM, SECRETS
+
+SF = "snowflake:index"
+DYN = "pulumi-python:dynamic/spcs_app"
+EXECUTE = f"{SF}/execute:Execute"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def depends(rec, token: str, name: str, on: str) -> bool:
+    return on in rec.get(token, name).dependencies
+
+
+def test_provider_order_files_version_directive_listing_install(provider_stack):
+    rec = provider_stack
+    assert depends(rec, EXECUTE, "app-schema", f"{EXECUTE}::app-package")
+    assert depends(rec, EXECUTE, "app-stage", f"{EXECUTE}::app-schema")
+    assert depends(rec, f"{DYN}:AppStageFiles", "app-files", f"{EXECUTE}::app-stage")
+    assert depends(rec, f"{DYN}:AppVersion", "app-version", f"{DYN}:AppStageFiles::app-files")
+    assert depends(rec, f"{DYN}:ReleaseDirective", "app-release", f"{DYN}:AppVersion::app-version")
+    assert depends(rec, f"{SF}/listing:Listing", "app-listing", f"{DYN}:ReleaseDirective::app-release")
+    assert depends(rec, EXECUTE, "app-test-install", f"{DYN}:ReleaseDirective::app-release")
+    images = rec.by_type("docker:index/image:Image")
+    assert len(images) == 4
+    for image in images:  # pushed before the package that lists them is made
+        assert image.ref in rec.get(EXECUTE, "app-package").dependencies
+
+
+def test_provider_sql_and_reverts(provider_stack):
+    rec = provider_stack
+    package = rec.get(EXECUTE, "app-package")
+    assert package.inputs["execute"] == ("CREATE APPLICATION PACKAGE IF NOT EXISTS RAY_APP_PKG DISTRIBUTION = INTERNAL "
+                                         "COMMENT = 'ray-platform: Ray on SPCS'")
+    assert package.protect and package.retain_on_delete
+    install = rec.get(EXECUTE, "app-test-install").inputs
+    assert install["execute"] == ("CREATE APPLICATION IF NOT EXISTS RAY_APP_TEST FROM APPLICATION PACKAGE RAY_APP_PKG "
+                                  "USING VERSION V1 PATCH 0")
+    assert install["revert"] == "DROP APPLICATION IF EXISTS RAY_APP_TEST CASCADE"  # torn down with its pools
+    listing = rec.get(f"{SF}/listing:Listing", "app-listing").inputs
+    assert listing["applicationPackage"] == "RAY_APP_PKG"
+    assert yaml.safe_load(listing["manifest"]["fromString"])["targets"] == {"accounts": ["MYORG.CONSUMER"]}
+    directive = rec.get(f"{DYN}:ReleaseDirective", "app-release").inputs
+    assert (directive["package"], directive["version"], directive["patch"]) == ("RAY_APP_PKG", "V1", 0)
+
+
+def test_manifest_lists_exactly_the_pushed_images(provider_stack):
+    files = provider_stack.get(f"{DYN}:AppStageFiles", "app-files").inputs["files"]
+    listed = yaml.safe_load(files["manifest.yml"])["artifacts"]["container_services"]["images"]
+    pushed = [i.inputs["imageName"] for i in provider_stack.by_type("docker:index/image:Image")]
+    assert len(listed) == len(pushed) == 4
+    assert sorted(p.split(".snowflakecomputing.com")[1] for p in pushed) == listed
+
+
+def test_files_upload_again_only_when_content_changes(provider_stack):
+    folder = provider_stack.get(f"{DYN}:AppStageFiles", "app-files").inputs["folder"]
+    same = preview("spcs-app", overrides={"listing": '{"enabled": false}'}, secret_overrides=SECRETS)
+    assert same.get(f"{DYN}:AppStageFiles", "app-files").inputs["folder"] == folder
+    changed = preview("spcs-app", overrides={"shapes": '{"head_families": ["CPU_X64_L"]}'}, secret_overrides=SECRETS)
+    assert changed.get(f"{DYN}:AppStageFiles", "app-files").inputs["folder"] != folder
+
+
+def test_dynamic_resources_carry_no_credentials(provider_stack):
+    for token in ("AppStageFiles", "AppVersion", "ReleaseDirective"):
+        props = provider_stack.get(f"{DYN}:{token}", {"AppStageFiles": "app-files", "AppVersion": "app-version",
+                                                      "ReleaseDirective": "app-release"}[token]).revealed
+        assert props["connection"] == {"account": "MYORG-PROVIDER", "user": "RAY_DEPLOYER", "role": "RAY_PROVIDER_ROLE"}
+        assert FAKE_PEM.strip() not in json.dumps(props)
+
+
+@pytest.mark.parametrize("fixture", ["provider_stack", "consumer_stack"])
+def test_contract_sdk_secrets_and_providers(fixture, request):
+    rec = request.getfixturevalue(fixture)
+    assert sdk_problems(rec) == [] and missing_keys(rec.outputs) == []
+    assert rec.outputs["environment"] == "spcs" and rec.outputs["access"]["mode"] == "snowflake"
+    text = json.dumps(rec.to_json())
+    assert FAKE_PEM.strip() not in text and SECRETS["registry_token"] not in text
+    admin = {r.name for r in rec.resources if r.provider == "snowflake-admin"}
+    assert admin == {"access-role", "access-account-privileges", "access-to-user", "access-to-parent",
+                     "access-publish-privileges" if fixture == "provider_stack" else "access-install-privileges"}
+    for r in rec.resources:
+        if r.type.startswith("snowflake:"):
+            assert r.provider in ("snowflake-admin", "snowflake-owner", "snowflake-consumer"), r.ref
+
+
+def test_consumer_order_install_grants_reference_start_endpoints(consumer_stack):
+    rec = consumer_stack
+    app = f"{EXECUTE}::app-application"
+    for name in ("app-grant-account", "app-grant-warehouse", "app-egress-reference"):
+        assert depends(rec, EXECUTE, name, app)
+        assert depends(rec, EXECUTE, "app-start", f"{EXECUTE}::{name}")  # grants before start
+    assert depends(rec, EXECUTE, "app-start", f"{SF}/grantApplicationRole:GrantApplicationRole::app-app-role")
+    assert depends(rec, EXECUTE, "app-endpoints", f"{EXECUTE}::app-start")
+    assert "pulumi:providers:snowflake::snowflake-admin" not in rec.get(EXECUTE, "app-start").dependencies
+
+
+def test_consumer_sql_and_reverts(consumer_stack):
+    rec = consumer_stack
+    sql = {name: (rec.get(EXECUTE, name).inputs["execute"], rec.get(EXECUTE, name).inputs["revert"])
+           for name in ("app-application", "app-grant-account", "app-grant-warehouse", "app-egress-reference")}
+    assert sql == {
+        "app-application": ("CREATE APPLICATION IF NOT EXISTS RAY_APP FROM LISTING 'GZ1Z2RAYSPCS'",
+                            "DROP APPLICATION IF EXISTS RAY_APP CASCADE"),
+        "app-grant-account": ("GRANT BIND SERVICE ENDPOINT, CREATE COMPUTE POOL ON ACCOUNT TO APPLICATION RAY_APP",
+                              "REVOKE BIND SERVICE ENDPOINT, CREATE COMPUTE POOL ON ACCOUNT FROM APPLICATION RAY_APP"),
+        "app-grant-warehouse": ("GRANT USAGE ON WAREHOUSE RAY_SPCS_CONSUMER_WH TO APPLICATION RAY_APP",
+                                "REVOKE USAGE ON WAREHOUSE RAY_SPCS_CONSUMER_WH FROM APPLICATION RAY_APP"),
+        "app-egress-reference": (
+            "CALL RAY_APP.app_public.register_reference('EGRESS_EAI', 'ADD', SYSTEM$REFERENCE("
+            "'EXTERNAL ACCESS INTEGRATION', 'RAY_SPCS_CONSUMER_EGRESS', 'PERSISTENT', 'USAGE'))",
+            "CALL RAY_APP.app_public.register_reference('EGRESS_EAI', 'CLEAR', '')"),
+    }
+    assert rec.get(EXECUTE, "app-application").protect
+    start = rec.get(EXECUTE, "app-start").inputs
+    assert start["revert"] == "CALL RAY_APP.app_public.stop_cluster()"
+    body = json.loads(start["execute"].split("PARSE_JSON('")[1].rsplit("')", 1)[0])
+    assert body == {"head": {"instance_family": "CPU_X64_M"}, "warehouse": "RAY_SPCS_CONSUMER_WH", "workers": [
+        {"name": "cpu", "instance_family": "CPU_X64_M", "min_nodes": 1, "max_nodes": 3},
+        {"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 0, "max_nodes": 2}]}
+
+
+def test_consumer_outputs_come_from_the_apps_endpoints(consumer_stack):
+    out = consumer_stack.outputs
+    assert consumer_stack.get(EXECUTE, "app-endpoints").inputs["query"] == "CALL RAY_APP.app_public.service_endpoints()"
+    for key in ("ray_dashboard_url", "grafana_url", "prometheus_url", "jupyter_url", "serve_url"):
+        assert out[key].startswith("https://") and out[key].endswith(".snowflakecomputing.app"), key
+    assert out["ray_client_address"] is None
+    assert set(out["ray_capacity"]) == {"head", "cpu", "gpu"}
+    assert out["ray_capacity"]["gpu"]["resources"]["GPU"] == 1 and out["ray_capacity"]["cpu"]["max_nodes"] == 3
+    assert out["storage"]["uri"] == "@RAY_APP.services.artifacts"
+
+
+def test_consumer_without_egress_binds_nothing():
+    rec = preview("spcs-consumer", overrides={"egress": "{}"}, secret_overrides={"private_key": FAKE_PEM})
+    names = {r.name for r in rec.by_type(EXECUTE)}
+    assert "app-egress-reference" not in names and rec.by_type(f"{SF}/networkRule:NetworkRule") == []
+
+
+def test_install_from_a_package_pins_the_version():
+    rec = preview("spcs-consumer", overrides={"install": '{"source": "package", "name": "RAY_APP_PKG", '
+                                                         '"version": "V1"}'})
+    assert rec.get(EXECUTE, "app-application").inputs["execute"] == (
+        "CREATE APPLICATION IF NOT EXISTS RAY_APP FROM APPLICATION PACKAGE RAY_APP_PKG USING VERSION V1")
+
+
+def test_config_errors_name_key_value_and_allowed():
+    base = {"ray-platform:environment": "spcs_consumer", "ray-platform:organization_name": "o",
+            "ray-platform:account_name": "a", "ray-platform:user": "u"}
+    with pytest.raises(ConfigError) as err:
+        load({**base, "ray-platform:install": '{"source": "listing", "name": "L", "version": "V2"}',
+              "ray-platform:role": "ACCOUNTADMIN",
+              "ray-platform:workers": '[{"name": "head", "min_nodes": 3, "max_nodes": 2}]'})
+    assert err.value.problems == [
+        "ray-platform:role: 'ACCOUNTADMIN' cannot own the application (allowed: a custom role, not ACCOUNTADMIN, "
+        "SECURITYADMIN, ORGADMIN)",
+        "ray-platform:workers[0].name: 'head' is the head's group (allowed: another name)",
+        "ray-platform:workers[0].min_nodes: 3 > max_nodes 2 (allowed: 0 to 2)",
+        "ray-platform:install.version: 'V2' with source listing (allowed: unset; a listing installs its release "
+        "directive)",
+    ]
+    with pytest.raises(ConfigError) as err:
+        load({"ray-platform:environment": "spcs_app", "ray-platform:organization_name": "o",
+              "ray-platform:account_name": "a", "ray-platform:user": "u",
+              "ray-platform:listing": '{"enabled": true, "accounts": ["nodot"]}',
+              "ray-platform:shapes": '{"head_families": ["CPU_X64_XS"]}'})
+    assert err.value.problems == [
+        "ray-platform:listing.accounts: 'nodot' is not a consumer account (allowed: ORGNAME.ACCOUNTNAME)",
+    ]
+    with pytest.raises(ConfigError) as err:
+        load({"ray-platform:environment": "spcs_app", "ray-platform:organization_name": "o",
+              "ray-platform:account_name": "a", "ray-platform:user": "u",
+              "ray-platform:shapes": '{"head_families": ["CPU_X64_XS"]}'})
+    assert err.value.problems == [
+        "ray-platform:shapes.head_families: CPU_X64_XS leaves -0.25 vCPU and 2.5 GiB for the Ray head beside its "
+        "sidecars (allowed: at least 1 vCPU and 4 GiB)",
+    ]
+
+
+@pytest.mark.parametrize("stack", ["spcs-app", "spcs-consumer"])
+def test_snapshot_matches(stack):
+    """Regenerate after an intended change: UPDATE_SNAPSHOTS=1 python -m pytest tests/spcs_app"""
+    snapshot = ROOT / "tests" / "snapshots" / f"{stack}.json"
+    document = json.loads(json.dumps(preview(stack).to_json()).replace(str(ROOT), "<root>"))
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        snapshot.write_text(json.dumps(document, indent=2) + "\n")
+    assert document == json.loads(snapshot.read_text())
