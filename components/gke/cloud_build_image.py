@@ -10,12 +10,12 @@ inside the provider's methods; nothing secret is ever pickled into the state.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+
+from components.dynamic import pickled_by_value
 
 
 class CloudBuildImageProvider(ResourceProvider):
@@ -142,18 +142,3 @@ class CloudBuildImage(Resource, module="gke", name="CloudBuildImage"):
         with pickled_by_value(type(provider)):
             super().__init__(provider, name,
                              {**props, "digest": None, "image_ref": None, "build_id": None, "log_url": None}, opts)
-
-
-@contextlib.contextmanager
-def pickled_by_value(cls: type) -> Iterator[None]:
-    """While Pulumi serializes the provider: dill pickles `__main__` classes and functions by value, so the
-    provider process needs nothing of this repository on its import path (it may start elsewhere)."""
-    owners = [cls, *(getattr(v, "__func__", v) for v in vars(cls).values() if callable(getattr(v, "__func__", v)))]
-    saved = [(o, o.__module__) for o in owners if hasattr(o, "__module__")]
-    for owner, _ in saved:
-        owner.__module__ = "__main__"
-    try:
-        yield
-    finally:
-        for owner, module in saved:
-            owner.__module__ = module

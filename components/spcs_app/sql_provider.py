@@ -14,7 +14,7 @@ from typing import Any
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from components.gke.cloud_build_image import pickled_by_value
+from components.dynamic import pickled_by_value
 
 
 class SnowflakeSqlProvider(ResourceProvider):
