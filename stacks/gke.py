@@ -1,9 +1,9 @@
-"""The `gke` environment, part 1: a private GKE cluster with H200 (a3-ultragpu-8g) pools on RDMA, ready for Ray.
+"""The `gke` environment: a private GKE cluster with H200 (a3-ultragpu-8g) pools on RDMA, and a Ray cluster on it.
 
-One `pulumi up` enables the APIs, builds the three VPCs, the cluster and its pools, the multi-networking
+`foundation` (part 1) enables the APIs, builds the three VPCs, the cluster and its pools, the multi-networking
 objects, NCCL installer and compute class, the training bucket and Workload Identity, the registries, the
 Cloud Build pool and image builds (in parallel with the cluster), and Binary Authorization after the first
-build. KubeRay and the RayCluster (part 2) build on `GkeFoundation`; until then the Ray endpoints are None.
+build. `build` (part 2) adds the KubeRay operator, monitoring, the RayCluster and its port-forward access.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.gke.binary_authorization import BinaryAuthorization, BinaryAuthorizationArgs
 from components.gke.cloud_build import CloudBuild, CloudBuildArgs, ImageSpec
-from components.gke.cluster import GkeCluster, GkeClusterArgs, Maintenance, SystemPoolArgs
+from components.gke.cluster import SYSTEM_POOL_LABEL, GkeCluster, GkeClusterArgs, Maintenance, SystemPoolArgs
 from components.gke.cluster_objects import (
     GVNIC_NETWORK,
     RDMA_NETWORKS,
@@ -27,18 +27,21 @@ from components.gke.cluster_objects import (
     RayNamespace,
     RayNamespaceArgs,
 )
+from components.gke.kuberay import KubeRayOperator, KubeRayOperatorArgs, ray_addon_config
 from components.gke.network import RdmaNetwork, RdmaNetworkArgs
 from components.gke.node_pools import GpuPoolSpec, H200NodePools, H200NodePoolsArgs, ray_worker_node
+from components.gke.ray_access import ForwardedPort, IngressArgs, RayAccess, RayAccessArgs, port_forward_command
+from components.gke.ray_cluster import KubeRayCluster, KubeRayClusterArgs, RayClusterSpec, WorkerGroup
+from components.gke.ray_monitoring import GRAFANA_PORT, PROMETHEUS_PORT, RayMonitoring, RayMonitoringArgs
 from components.gke.registry import ArtifactRegistry, ArtifactRegistryArgs
 from components.gke.services import ProjectServices, ProjectServicesArgs
 from components.gke.training_data import TrainingData, TrainingDataArgs
-from components.ray_node import HeadPorts, capacity_entry
+from components.ray_node import HeadPorts, RayNode, capacity_entry
 from components.versions import PYTHON_VERSION, RAY_VERSION
 from stacks.config.gke import GkeConfig
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
-HEAD_SERVICE = "ray-head-svc"  # the KubeRay part names the RayCluster `ray`, so KubeRay's head service is this
-LOCAL_DASHBOARD = "http://127.0.0.1:8265"
+GPU_GROUP, CPU_GROUP = "h200", "cpu"  # the RayCluster's worker groups, and ray_capacity's node types
 # Ray's own GPU image on Docker Hub, pulled through the docker virtual repository (its Docker Hub remote).
 RAY_GPU_IMAGE = f"rayproject/ray:{RAY_VERSION}-py{PYTHON_VERSION.replace('.', '')}-gpu"
 
@@ -47,12 +50,14 @@ RAY_GPU_IMAGE = f"rayproject/ray:{RAY_VERSION}-py{PYTHON_VERSION.replace('.', ''
 class GkeFoundation:
     """What part 2 (KubeRay, the RayCluster) builds on: typed handles, no config reading needed."""
 
+    gcp_provider: gcp.Provider
     k8s_provider: k8s.Provider
     kubeconfig: pulumi.Output[str]  # secret
     cluster: GkeCluster
     network: RdmaNetwork
     network_names: list[str]  # gvnic-1, rdma-0..7: the pods' networking.gke.io/interfaces
     compute_class: str
+    networking: ClusterNetworking  # Networks, NCCL installer, compute class: what RDMA pods need first
     gpu_pools: H200NodePools
     bucket_name: pulumi.Output[str]
     workload_service_account: pulumi.Output[str]  # Google service account email (Workload Identity)
@@ -60,20 +65,44 @@ class GkeFoundation:
     image_refs: dict[str, pulumi.Output[str]]  # ray-base, ray-server by digest
 
 
+def worker_groups(cfg: GkeConfig) -> list[WorkerGroup]:
+    """The RayCluster's worker groups: H200 (one pod per node, all 8 GPUs) and, if enabled, CPU."""
+    gpu = cfg.ray.gpu_workers
+    groups = [WorkerGroup(GPU_GROUP, ray_worker_node(cfg.gpu_pools.ray_worker.cpus, cfg.gpu_pools.ray_worker.memory_gb),
+                          gpu.min_replicas, cfg.gpu_max_replicas, gpu=True, shm_gb=gpu.shm_gb)]
+    cpu = cfg.ray.cpu_workers
+    if cpu.enabled:
+        groups.append(WorkerGroup(CPU_GROUP, RayNode(cpus=cpu.cpus, memory_gb=cpu.memory_gb), cpu.min_replicas,
+                                  cpu.max_replicas))
+    return groups
+
+
 def capacity(cfg: GkeConfig) -> dict:
-    """ray_capacity from the H200 pools: one Ray worker pod per node, from 0 to each pool's maximum."""
-    node = ray_worker_node(cfg.gpu_pools.ray_worker.cpus, cfg.gpu_pools.ray_worker.memory_gb)
-    return {f"h200-{model}": capacity_entry(node, 0, pool.max_nodes) for model, pool in cfg.enabled_pools()}
+    """ray_capacity from the worker groups: what one pod of each offers, from min to max replicas."""
+    return {g.name: capacity_entry(g.node, g.min_replicas, g.max_replicas) for g in worker_groups(cfg)}
+
+
+def forwarded_ports(cfg: GkeConfig) -> list[ForwardedPort]:
+    """What `kubectl port-forward` opens on 127.0.0.1: the dashboard first, the Ray client, Grafana, Prometheus."""
+    ports = HeadPorts()
+    out = [ForwardedPort("dashboard", ports.dashboard), ForwardedPort("client", ports.client)]
+    if cfg.monitoring.grafana:
+        out += [ForwardedPort("grafana", GRAFANA_PORT), ForwardedPort("prometheus", PROMETHEUS_PORT)]
+    return out
+
+
+def kube_context(cfg: GkeConfig) -> str:
+    """The context `gcloud container clusters get-credentials` writes: the command never uses another cluster."""
+    return f"gke_{cfg.project}_{cfg.region}_{cfg.name_prefix}"
 
 
 def access(cfg: GkeConfig) -> dict:
-    """A private cluster's safe default: kubectl port-forward to the head service (dashboard and Ray client)."""
-    ports = HeadPorts()
+    """A private cluster's safe default: kubectl port-forward to the head service, on 127.0.0.1 only."""
+    ports = forwarded_ports(cfg)
     return {
         "mode": "port-forward",
-        "command": ["kubectl", "port-forward", "--namespace", cfg.ray.namespace, f"svc/{HEAD_SERVICE}",
-                    f"{ports.dashboard}:{ports.dashboard}", f"{ports.client}:{ports.client}"],
-        "local_dashboard_url": LOCAL_DASHBOARD,
+        "command": port_forward_command(cfg.ray.namespace, f"{cfg.ray.cluster_name}-head", ports, kube_context(cfg)),
+        "local_dashboard_url": f"http://127.0.0.1:{ports[0].port}",
     }
 
 
@@ -103,6 +132,8 @@ def foundation(cfg: GkeConfig) -> GkeFoundation:
                                    c.system_pool.disk_size_gb),
         min_master_version=c.min_master_version, dns_endpoint=c.dns_endpoint,
         deletion_protection=c.deletion_protection, depends_on=apis("container", "iam", "monitoring", "logging"),
+        # GKE's Ray add-on is a field of the cluster itself (kuberay.install: addon).
+        ray_operator_addon=ray_addon_config() if cfg.kuberay.install == "addon" else None,
     ), opts=on_gcp)
     node_sa = cluster.node_service_account
     pools = H200NodePools("h200", H200NodePoolsArgs(
@@ -164,24 +195,69 @@ def foundation(cfg: GkeConfig) -> GkeFoundation:
     ), opts=on_gcp)
 
     return GkeFoundation(
-        k8s_provider=cluster.provider, kubeconfig=cluster.kubeconfig, cluster=cluster, network=network,
-        network_names=networking.network_names, compute_class=networking.compute_class_name, gpu_pools=pools,
+        gcp_provider=provider, k8s_provider=cluster.provider, kubeconfig=cluster.kubeconfig, cluster=cluster,
+        network=network,
+        network_names=networking.network_names, compute_class=networking.compute_class_name, networking=networking,
+        gpu_pools=pools,
         bucket_name=data.bucket.name, workload_service_account=data.service_account.email, ray_namespace=ray_ns,
         image_refs=build.image_refs,
     )
 
 
+def ray(cfg: GkeConfig, f: GkeFoundation) -> RayAccess:
+    """Part 2: the KubeRay operator, then monitoring, the RayCluster and the head Service that access uses."""
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": f.k8s_provider, "gcp": f.gcp_provider})
+    system_pool = {SYSTEM_POOL_LABEL: "system"}
+    operator = KubeRayOperator("kuberay", KubeRayOperatorArgs(
+        install=cfg.kuberay.install, provider=f.k8s_provider, cluster=f.cluster.cluster,
+        namespace=cfg.kuberay.namespace, node_selector=system_pool,
+    ), opts=on_cluster)
+    m = cfg.monitoring
+    monitoring = RayMonitoring("monitoring", RayMonitoringArgs(
+        provider=f.k8s_provider, project=cfg.project, namespace=cfg.ray.namespace, cluster_name=cfg.ray.cluster_name,
+        workload_service_account=f.workload_service_account, scrape_interval=m.scrape_interval, grafana=m.grafana,
+        grafana_image=m.grafana_image, prometheus_frontend_image=m.prometheus_frontend_image,
+        depends_on=[f.ray_namespace],
+    ), opts=on_cluster)
+    r = cfg.ray
+    spec = RayClusterSpec(
+        name=r.cluster_name, namespace=r.namespace, ray_version=RAY_VERSION,
+        image=r.image or f.image_refs["ray-server"], service_account=r.service_account,
+        head=RayNode(cpus=r.head.cpus, memory_gb=r.head.memory_gb), head_node_selector=system_pool,
+        groups=worker_groups(cfg), compute_class=f.compute_class, network_names=f.network_names,
+        bucket=f.bucket_name, idle_timeout_s=r.idle_timeout_s, redis_address=r.gcs_fault_tolerance.redis_address,
+        head_sidecars=monitoring.head_sidecars, head_volumes=monitoring.head_volumes, head_env=monitoring.head_env,
+    )
+    password = cfg.ray_redis_password
+    ray_cluster = KubeRayCluster("ray-cluster", KubeRayClusterArgs(
+        provider=f.k8s_provider, spec=spec,
+        redis_password=pulumi.Output.secret(password.get_secret_value()) if password else None,
+        # The CRD and its controller, the RDMA Networks and compute class, the service account, Grafana's config.
+        depends_on=[*operator.ready, f.networking, f.gpu_pools, f.ray_namespace, *monitoring.ready],
+    ), opts=on_cluster)
+    ing = cfg.ingress
+    return RayAccess("ray-access", RayAccessArgs(
+        provider=f.k8s_provider, namespace=r.namespace, cluster_name=r.cluster_name, ports=forwarded_ports(cfg),
+        context=kube_context(cfg),
+        ingress=IngressArgs(iap=ing.iap, oauth_secret=ing.iap_oauth_secret, tls_secret=ing.tls_secret,
+                            iap_members=list(ing.iap_members), project=cfg.project) if ing.enabled else None,
+        depends_on=[ray_cluster],
+    ), opts=on_cluster)
+
+
 def build(cfg: GkeConfig) -> dict:
     f = foundation(cfg)
+    reach = ray(cfg, f)
+    urls = reach.urls
     return {
         "environment": "gke",
         "ray_version": RAY_VERSION,
-        # The Ray cluster itself comes with the KubeRay part: no endpoints yet.
-        "ray_dashboard_url": None,
-        "ray_client_address": None,
+        # Local URLs: they answer while `access.command` runs (the jobs client runs it for each command).
+        "ray_dashboard_url": urls["dashboard"],
+        "ray_client_address": urls["client"].replace("http://", "ray://"),
         "ray_capacity": capacity(cfg),
-        "grafana_url": None,
-        "prometheus_url": None,
+        "grafana_url": urls.get("grafana"),
+        "prometheus_url": urls.get("prometheus"),
         "jupyter_url": None,
         "storage": {"uri": f.bucket_name.apply(lambda b: f"gs://{b}"), "endpoint": None},
         "access": access(cfg),
@@ -200,4 +276,7 @@ def build(cfg: GkeConfig) -> dict:
         "workload_identity": {"namespace": cfg.ray.namespace, "kubernetes_service_account": cfg.ray.service_account,
                               "gcp_service_account": f.workload_service_account},
         "images": f.image_refs,
+        "ray_cluster": {"name": cfg.ray.cluster_name, "namespace": cfg.ray.namespace,
+                        "head_service": reach.service_name, "kuberay": cfg.kuberay.install,
+                        "ray_image": cfg.ray.image or f.image_refs["ray-server"]},
     }

@@ -61,6 +61,7 @@ class GkeClusterArgs:
     min_master_version: str | None = None
     dns_endpoint: bool = False
     deletion_protection: bool = True
+    ray_operator_addon: dict | None = None  # GKE's Ray add-on config (KubeRay installed by GKE), or None
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the enabled project services
 
     def __post_init__(self) -> None:
@@ -158,6 +159,7 @@ class GkeCluster(pulumi.ComponentResource):
                 "gcs_fuse_csi_driver_config": {"enabled": True},
                 "gce_persistent_disk_csi_driver_config": {"enabled": True},
                 "http_load_balancing": {"disabled": False},
+                **({"ray_operator_configs": [args.ray_operator_addon]} if args.ray_operator_addon else {}),
             },
             monitoring_config={
                 "enable_components": ["SYSTEM_COMPONENTS", "DCGM"],

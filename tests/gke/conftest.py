@@ -25,3 +25,28 @@ def schema():
         return json.loads((SCHEMAS / name).read_text())
 
     return load
+
+
+def strict(node):
+    """An OpenAPI v3 CRD schema as plain JSON Schema: x-kubernetes-* keys dropped, and unknown fields rejected
+    (the API server would silently prune them, so a typo would otherwise pass unnoticed)."""
+    if isinstance(node, list):
+        return [strict(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if "properties" in out and "additionalProperties" not in out and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+@pytest.fixture(scope="session")
+def ray_cluster_schema() -> dict:
+    """KubeRay 1.7.0's RayCluster v1 schema (its Helm chart's CRD), strict."""
+    import yaml
+
+    crd = yaml.safe_load((SCHEMAS / "kuberay-v1.7.0_ray.io_rayclusters.yaml").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema = strict(version["schema"]["openAPIV3Schema"])
+    schema["properties"]["metadata"] = {"type": "object"}
+    return schema

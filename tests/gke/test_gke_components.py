@@ -150,7 +150,10 @@ def test_capacity_and_access_follow_the_config():
                     gpu_pools={"spot": {"max_nodes": 5}, "flex_start": {"enabled": False},
                                "ray_worker": {"cpus": 100, "memory_gb": 1000}},
                     ray={"namespace": "training"})
-    assert capacity(cfg) == {"h200-spot": {"resources": {"CPU": 100, "GPU": 8, "memory": 1000 * 1024**3},
-                                           "min_nodes": 0, "max_nodes": 5}}
+    # Part 2: one H200 worker group over every pool (the compute class picks the pool), and the CPU group.
+    assert capacity(cfg) == {"h200": {"resources": {"CPU": 100, "GPU": 8, "memory": 1000 * 1024**3},
+                                      "min_nodes": 0, "max_nodes": 5},
+                             "cpu": {"resources": {"CPU": 4, "memory": 16 * 1024**3}, "min_nodes": 0, "max_nodes": 4}}
     command = access(cfg)["command"]
-    assert command[:4] == ["kubectl", "port-forward", "--namespace", "training"] and "10001:10001" in command
+    assert command[:2] == ["kubectl", "port-forward"] and "10001:10001" in command
+    assert command[command.index("--namespace") + 1] == "training"

@@ -104,8 +104,8 @@ BAD = [
       "'ScaleUpAnyway')"]),
     ({"gpu_pool": {}},
      ["ray-platform:gpu_pool: unknown key (allowed: environment, project, region, zone, name_prefix, "
-      "authorized_networks, networks, cluster, gpu_pools, compute_class, training_data, ray, artifact_registry, "
-      "cloud_build, binary_authorization, nccl_plugin_version)"]),
+      "authorized_networks, networks, cluster, gpu_pools, compute_class, training_data, ray, kuberay, ingress, "
+      "monitoring, artifact_registry, cloud_build, binary_authorization, nccl_plugin_version, ray_redis_password)"]),
 ]
 
 
@@ -120,7 +120,8 @@ def test_bad_values_are_named_with_what_is_allowed(overrides, expected):
 def test_every_problem_is_reported_at_once():
     found = problems(zone="us-east4-b", networks={"pods_cidr": "10.0.0.0/14"},
                      binary_authorization={"mode": "enforce"}, gpu_pools={"spot": {"max_nodes": 0}})
-    assert len(found) == 3 and found[0].startswith("ray-platform:zone:")
+    # zone, overlap, max_nodes, and (part 2) the three images by tag that an enforcing Binary Authorization blocks
+    assert len(found) == 6 and found[0].startswith("ray-platform:zone:")
 
 
 def test_the_compute_class_floor_applies_without_flex_start():

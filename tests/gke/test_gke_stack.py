@@ -249,7 +249,8 @@ def test_outputs_follow_the_contract(gke):
     out = gke.outputs
     assert set(OUTPUT_KEYS) <= set(out) and out["environment"] == "gke" and out["ray_version"] == "2.60.0"
     assert [out[k] for k in ("ray_dashboard_url", "ray_client_address", "grafana_url", "prometheus_url",
-                             "jupyter_url")] == [None] * 5
+                             "jupyter_url")] == ["http://127.0.0.1:8265", "ray://127.0.0.1:10001",
+                                                 "http://127.0.0.1:3000", "http://127.0.0.1:9090", None]
     assert out["storage"] == {"uri": "gs://my-gcp-project-id-ray-training", "endpoint": None}
     assert out["access"]["mode"] == "port-forward" and out["access"]["command"][:2] == ["kubectl", "port-forward"]
     assert "8265:8265" in out["access"]["command"] and out["access"]["local_dashboard_url"] == "http://127.0.0.1:8265"
@@ -259,9 +260,9 @@ def test_outputs_follow_the_contract(gke):
 
 def test_ray_capacity_comes_from_the_pools_config(gke):
     capacity = gke.outputs["ray_capacity"]
-    assert set(capacity) == {"h200-spot", "h200-flex-start"}
-    assert capacity["h200-spot"] == {"resources": {"CPU": 200, "GPU": 8, "memory": 2600 * 1024**3},
-                                     "min_nodes": 0, "max_nodes": 2}
+    assert set(capacity) == {"h200", "cpu"}  # the RayCluster's worker groups (part 2)
+    assert capacity["h200"] == {"resources": {"CPU": 200, "GPU": 8, "memory": 2600 * 1024**3},
+                                "min_nodes": 0, "max_nodes": 4}  # spot 2 + flex-start 2
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +273,9 @@ def variant() -> Recording:
         "binary_authorization": json.dumps({"mode": "enforce", "allowlist": []}),
         "training_data": json.dumps({"access": "read-only", "secrets": ["hf-token"]}),
         "compute_class": json.dumps({"name": "gpu-class", "when_unsatisfiable": "ScaleUpAnyway"}),
+        # Enforcing with an empty allow-list: only images by digest pass, so the GKE-managed operator, no Grafana.
+        "kuberay": json.dumps({"install": "addon"}),
+        "monitoring": json.dumps({"grafana": False}),
     })
 
 
@@ -292,5 +296,5 @@ def test_config_changes_reach_the_resources(variant):
     assert bucket_roles == {"roles/storage.objectViewer"}
     secret = variant.get("gcp:secretmanager/secretIamMember:SecretIamMember", "training-data-secret-hf-token").inputs
     assert secret["role"] == "roles/secretmanager.secretAccessor" and secret["secretId"] == "hf-token"
-    assert variant.outputs["ray_capacity"]["h200-on-demand"]["max_nodes"] == 1
+    assert variant.outputs["ray_capacity"]["h200"]["max_nodes"] == 5  # spot 4 + on-demand 1
     assert sdk_problems(variant) == []
