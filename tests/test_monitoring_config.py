@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from components.local.monitoring_config import (
+from components.monitoring_config import (
     RAY_SD_FILE,
     grafana_dashboards,
     grafana_datasources,

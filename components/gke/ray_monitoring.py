@@ -14,7 +14,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.local.monitoring_config import RAY_DASHBOARDS_DIR, grafana_dashboards, grafana_datasources
+from components.monitoring_config import RAY_DASHBOARDS_DIR, grafana_dashboards, grafana_datasources
 from components.ray_node import METRICS_PORT
 
 API_VERSION = "monitoring.googleapis.com/v1"

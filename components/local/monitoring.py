@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.local.docker import env_list, published
-from components.local.monitoring_config import grafana_dashboards, grafana_datasources, prometheus_config
+from components.monitoring_config import grafana_dashboards, grafana_datasources, prometheus_config
 
 PROMETHEUS_IMAGE = "prom/prometheus:v3.7.3"
 GRAFANA_IMAGE = "grafana/grafana-oss:12.2.1"
