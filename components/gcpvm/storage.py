@@ -23,11 +23,12 @@ class ResultsBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ray-platform:gcpvm:ResultsBucket", name, None, opts)
-        # Results outlive the cluster: `pulumi destroy` removes the bucket from the stack but leaves it in GCP.
+        # Results outlive the cluster: protected (the policy pack's rule, which `pulumi preview --policy-pack`
+        # can check) and retained, so even after `pulumi state unprotect` a destroy leaves it in GCP.
         bucket = gcp.storage.Bucket(
             name, name=args.name, project=args.project, location=args.location,
             uniform_bucket_level_access=True, public_access_prevention="enforced",
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
+            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True))
         for i, member in enumerate(args.writers):
             gcp.storage.BucketIAMMember(f"{name}-writer-{i}", bucket=bucket.name, role=OBJECT_ADMIN, member=member,
                                         opts=pulumi.ResourceOptions(parent=self))

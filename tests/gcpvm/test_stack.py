@@ -109,7 +109,7 @@ def test_every_resource_uses_an_explicit_provider(gcpvm):
 
 def test_results_bucket_survives_destroy_and_is_private(gcpvm):
     bucket = gcpvm.get("gcp:storage/bucket:Bucket", "results")
-    assert bucket.retain_on_delete
+    assert bucket.protect and bucket.retain_on_delete
     assert bucket.inputs["publicAccessPrevention"] == "enforced" and bucket.inputs["uniformBucketLevelAccess"]
 
 

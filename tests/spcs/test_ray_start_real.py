@@ -76,7 +76,7 @@ def started():
             continue
     for process, _ in processes:
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=10)  # `ray start --block` can take 30 s to wind down; the group dies anyway
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
     for path in temp_dirs:
