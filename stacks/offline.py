@@ -62,11 +62,14 @@ class Resource:
 
 
 def _sorted(value: Any) -> Any:
-    """Keys in a stable order, so snapshots and diffs do not churn with registration order."""
+    """Keys in a stable order and the checkout's path as `<project>`, so snapshots and pull-request diffs
+    change only when the stack does (not with registration order or where the repository was cloned)."""
     if isinstance(value, dict):
         return {k: _sorted(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [_sorted(v) for v in value]
+    if isinstance(value, str):
+        return value.replace(str(PROJECT_DIR), "<project>")
     return value
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT = ROOT / "tests" / "snapshots" / "gke.json"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -17,14 +15,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=180)
 
 
-def test_gke_json_matches_the_snapshot():
-    """Regenerate after an intended change: UPDATE_SNAPSHOTS=1 python -m pytest tests/gke/test_gke_preview.py"""
+def test_gke_json_keeps_the_kubeconfig_secret():
+    """(The JSON snapshot of every stack is checked in tests/test_preview.py.)"""
     result = run_cli("gke", "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        SNAPSHOT.write_text(json.dumps(document, indent=2) + "\n")
-    assert document == json.loads(SNAPSHOT.read_text())
     assert document["environment"] == "gke" and document["outputs"]["kubeconfig"] == "[secret]"
 
 
