@@ -1,0 +1,21 @@
+"""Client side of ray-platform: read a stack's outputs, submit Ray jobs to it and follow them.
+
+`python -m jobs submit --stack STACK -- ENTRYPOINT` (see docs/jobs.md). Never imports the Pulumi runtime:
+stack outputs come from the `pulumi` CLI or a JSON file.
+"""
+
+# Exit codes of `python -m jobs` (documented in docs/jobs.md).
+EXIT_OK = 0  # job SUCCEEDED, or the command did what it was asked
+EXIT_JOB_FAILED = 1  # job FAILED
+EXIT_USAGE = 2  # bad flags, unreadable or incomplete stack outputs, cluster unreachable
+EXIT_JOB_STOPPED = 3  # job STOPPED
+EXIT_NEVER_FITS = 4  # the entrypoint asks for more than any node type can ever offer
+EXIT_INTERRUPTED = 130  # Ctrl-C while following; the job was left running
+
+
+class JobsError(Exception):
+    """A problem the user can fix; printed as one `error: ...` line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
