@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -94,8 +96,9 @@ def registered_checkpoints(run_dir: Path) -> list:
 
 
 def test_spark_on_ray_example_runs_where_raydp_is_installed(cluster: Cluster) -> None:
-    if importlib.util.find_spec("raydp") is None:
-        pytest.skip("raydp is not installed here (optional: pip install raydp==1.6.5, needs a JRE)")
+    if importlib.util.find_spec("raydp") is None or shutil.which("java") is None:
+        # requirements-dev.txt pins raydp and .ci/run installs a JRE: in CI this test must run.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("raydp or java missing (pip install raydp==1.6.5; a JRE)")
     name = f"spark-{uuid.uuid4().hex[:6]}"
     result = cluster.jobs(
         "submit", "--working-dir", str(EXAMPLES), "--", "python", "spark_on_ray.py",
