@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stacks.offline import Recording, preview  # noqa: E402
+from tests.ray_nodes import ray_nodes  # noqa: E402, F401 (a fixture for every real-Ray test)
 
 
 @pytest.fixture(scope="session")

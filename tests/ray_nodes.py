@@ -1,0 +1,90 @@
+"""Starting real Ray nodes in tests from the exact `ray start` arguments a deployment runs.
+
+Each node is `ray start ... --block` in its own process group, so teardown stops only what the test
+started (never `ray stop`, which would kill every Ray process on the machine).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class RayNodes:
+    """Starts nodes, waits for them to join, and stops them all at teardown."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.processes: list[tuple[subprocess.Popen, Path]] = []
+        self.temp_dirs: list[str] = []
+
+    def temp_dir(self) -> str:
+        """Ray's socket paths must stay under 107 bytes: pytest's tmp_path is too deep."""
+        self.temp_dirs.append(tempfile.mkdtemp(prefix="rn-", dir="/tmp"))
+        return self.temp_dirs[-1]
+
+    def start(self, args: list[str]) -> None:
+        assert args[:2] == ["ray", "start"], args
+        log = self.logs / f"node-{len(self.processes)}.log"
+        binary = str(Path(sys.executable).with_name("ray"))  # the venv's `ray`, same arguments
+        with open(log, "w") as out:
+            process = subprocess.Popen([binary, *args[1:]], stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        self.processes.append((process, log))
+
+    def wait_alive(self, dashboard_url: str, count: int, timeout_s: float = 120) -> list:
+        """The ALIVE nodes, once `count` of them are; fails with the last node's log otherwise."""
+        from ray.util.state import list_nodes
+
+        deadline = time.time() + timeout_s
+        while True:
+            try:
+                nodes = [n for n in list_nodes(address=dashboard_url, timeout=5) if n.state == "ALIVE"]
+            except Exception:  # noqa: BLE001 the dashboard is still starting
+                nodes = []
+            if len(nodes) >= count:
+                return nodes
+            assert time.time() < deadline, self.processes[-1][1].read_text()[-3000:]
+            time.sleep(1)
+
+    def stop(self) -> None:
+        for process, _ in reversed(self.processes):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for process, _ in self.processes:
+            try:
+                process.wait(timeout=10)  # `ray start --block` can take 30 s to wind down; the group dies anyway
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        for path in self.temp_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_nodes(tmp_path: Path) -> Iterator[RayNodes]:
+    nodes = RayNodes(tmp_path)
+    yield nodes
+    nodes.stop()
