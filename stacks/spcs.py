@@ -189,12 +189,8 @@ def build(cfg: SpcsConfig) -> dict:
     return {
         "environment": "spcs",
         "ray_version": RAY_VERSION,
-        "ray_dashboard_url": urls.apply(lambda u: u.get("dashboard")),
-        "ray_client_address": None,  # the Ray client's gRPC does not pass SPCS ingress: use the Jobs API
+        **endpoint_outputs(urls, monitoring=cfg.monitoring, jupyter=cfg.jupyter),
         "ray_capacity": capacity(cfg),
-        "grafana_url": urls.apply(lambda u: u.get("grafana")) if cfg.monitoring else None,
-        "prometheus_url": urls.apply(lambda u: u.get("prometheus")) if cfg.monitoring else None,
-        "jupyter_url": urls.apply(lambda u: u.get("jupyter")) if cfg.jupyter else None,
         "storage": {"uri": f"@{stage_fqn(cfg, cfg.stages.artifacts)}", "endpoint": None,
                     "cluster_mount": ARTIFACTS_MOUNT, "logs": f"@{stage_fqn(cfg, cfg.stages.logs)}"},
         "access": access_output(cfg),
@@ -222,3 +218,14 @@ def _grafana_password(cfg: SpcsConfig) -> pulumi.Output[str]:
     if cfg.grafana_admin_password is not None:
         return pulumi.Output.secret(cfg.grafana_admin_password.get_secret_value())
     return pulumi.Output.secret(random.RandomPassword("grafana-admin-password", length=24, special=False).result)
+
+
+def endpoint_outputs(urls: pulumi.Output[dict], monitoring: bool, jupyter: bool) -> dict:
+    """The contract's URLs from the head service's public endpoints (`SHOW ENDPOINTS`)."""
+    return {
+        "ray_dashboard_url": urls.apply(lambda u: u.get("dashboard")),
+        "ray_client_address": None,  # the Ray client's gRPC does not pass SPCS ingress: use the Jobs API
+        "grafana_url": urls.apply(lambda u: u.get("grafana")) if monitoring else None,
+        "prometheus_url": urls.apply(lambda u: u.get("prometheus")) if monitoring else None,
+        "jupyter_url": urls.apply(lambda u: u.get("jupyter")) if jupyter else None,
+    }

@@ -19,7 +19,7 @@ from components.spcs_app.app_files import APP_GRAFANA_SECRET, APP_STAGES, SERVIC
 from components.spcs_app.consumer import SpcsAppInstall, SpcsAppInstallArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs_consumer import SpcsConsumerConfig
-from stacks.spcs import snowflake_name
+from stacks.spcs import endpoint_outputs, snowflake_name
 from stacks.spcs_app import access_output, provider
 
 # What installing and running the app needs beyond the `spcs` owner's grants (seed 000's consumer step 0).
@@ -78,12 +78,8 @@ def build(cfg: SpcsConsumerConfig) -> dict:
     return {
         "environment": "spcs",
         "ray_version": RAY_VERSION,
-        "ray_dashboard_url": urls.apply(lambda u: u.get("dashboard")),
-        "ray_client_address": None,  # the Ray client's gRPC does not pass SPCS ingress: use the Jobs API
+        **endpoint_outputs(urls, monitoring=cfg.monitoring, jupyter=cfg.jupyter),
         "ray_capacity": capacity(cfg),
-        "grafana_url": urls.apply(lambda u: u.get("grafana")) if cfg.monitoring else None,
-        "prometheus_url": urls.apply(lambda u: u.get("prometheus")) if cfg.monitoring else None,
-        "jupyter_url": urls.apply(lambda u: u.get("jupyter")) if cfg.jupyter else None,
         "storage": {"uri": artifacts, "endpoint": None, "cluster_mount": APP_STAGES[0].mount_path,
                     "logs": f"@{cfg.application}.{SERVICES_SCHEMA}.logs"},
         "access": access_output(cfg),
