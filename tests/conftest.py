@@ -19,8 +19,3 @@ from tests.ray_nodes import ray_nodes  # noqa: E402, F401 (a fixture for every r
 def dev() -> Recording:
     """The `dev` stack (the seed's GPU box) exactly as Pulumi.dev.yaml configures it."""
     return preview("dev")
-
-
-def shared_dir() -> Path:
-    """../shared: design, references and the real CRD schemas (beside the checkout, also in CI)."""
-    return ROOT.parent / "shared"

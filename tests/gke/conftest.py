@@ -1,4 +1,7 @@
-"""Fixtures for the `gke` stack: its offline preview, and the real CRD schemas from ../shared/schemas."""
+"""Fixtures for the `gke` stack: its offline preview, and the real CRD schemas from ../shared/schemas.
+
+tests/gke/schemas/ is a copy of those schemas for checkouts without ../shared (a GitHub runner);
+test_schema_copy_matches_shared keeps the copy identical wherever both exist."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ import pytest
 from stacks.offline import Recording, preview
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
+VENDORED_SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMAS = SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else VENDORED_SCHEMAS
 
 
 @pytest.fixture(scope="session")
