@@ -30,6 +30,17 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+def worker_port_base(span: int) -> int:
+    """The first of `span` ports for Ray workers, below the kernel's ephemeral range, where free_ports() (and
+    every other process's outgoing connections) pick theirs: a worker range there could collide."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    slots = max(1, (low - 10000) // span - 1)
+    return 10000 + (os.getpid() % slots) * span  # varies by process, so parallel runs rarely share it
+
+
 class RayNodes:
     """Starts nodes, waits for them to join, and stops them all at teardown."""
 

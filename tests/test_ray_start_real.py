@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import os
-
 from components.ray_node import HeadPorts, RayNode, head_start_args, worker_start_args
 from stacks.config import load
 from stacks.local import _worker_node
-from tests.ray_nodes import free_ports
+from tests.ray_nodes import free_ports, worker_port_base
 
 
 def sharing_one_machine(ports: list[int], worker_range: tuple[int, int]) -> list[str]:
@@ -27,7 +25,7 @@ def test_head_and_worker_from_the_container_commands_form_one_cluster(ray_nodes)
     worker_args = worker_start_args(_worker_node(cfg.workers[0]), f"127.0.0.1:{gcs}", metrics_port=worker_metrics,
                                     node_ip="127.0.0.1")
     assert head_args[-1] == worker_args[-1] == "--block"  # as the containers run them
-    base = 20000 + (os.getpid() % 200) * 100
+    base = worker_port_base(100)
     ray_nodes.start(head_args + sharing_one_machine(agents[0:3], (base, base + 49))
                     + [f"--temp-dir={ray_nodes.temp_dir()}"])
     address = f"http://127.0.0.1:{dashboard}"

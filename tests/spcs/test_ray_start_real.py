@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import yaml
 
 from components.spcs.families import family
@@ -18,7 +16,7 @@ from components.spcs.specs import (
     worker_command,
     worker_node,
 )
-from tests.ray_nodes import free_ports
+from tests.ray_nodes import free_ports, worker_port_base
 
 WORKER_RANGE = 50  # ports per raylet for its workers
 
@@ -32,7 +30,7 @@ def node_ports(first_worker_port: int) -> SpcsRayPorts:
 
 
 def test_spec_commands_form_one_cluster(ray_nodes):
-    base = 20000 + (os.getpid() % 150) * 2 * WORKER_RANGE + 10000
+    base = worker_port_base(2 * WORKER_RANGE)
     head_ports, worker_ports = node_ports(base), node_ports(base + WORKER_RANGE)
     head = HeadSpec(family("CPU_X64_S"), "/db/s/r/ray:1", ray_cpus=1, monitoring=None, jupyter=False)
     worker = WorkerSpec(family("CPU_X64_XS"), "/db/s/r/ray:1", "127.0.0.1", resources={"etl": 1},
