@@ -18,7 +18,7 @@ from components.spcs.access import SpcsAccess, SpcsAccessArgs
 from components.spcs.cluster import PoolArgs, ServiceArgs, SpcsRayCluster, SpcsRayClusterArgs
 from components.spcs.egress import SpcsEgress, SpcsEgressArgs
 from components.spcs.families import family
-from components.spcs.images import SpcsImages, SpcsImagesArgs, image_tag
+from components.spcs.images import SpcsImages, SpcsImagesArgs, image_reference, image_tag, images_needed
 from components.spcs.objects import SpcsObjects, SpcsObjectsArgs
 from components.spcs.specs import (
     HeadSpec,
@@ -64,18 +64,14 @@ def stage_mounts(cfg: SpcsConfig) -> list[StageMount]:
 
 def image_names(cfg: SpcsConfig) -> list[str]:
     """The images/ folders this stack runs."""
-    names = {"spcs-raydp" if cfg.raydp else "spcs-ray"}
-    if any(family(w.instance_family).has_gpu for w in cfg.all_workers):
-        names.add("spcs-ray-cuda")
-    if cfg.monitoring:
-        names |= {"spcs-prometheus", "spcs-grafana"}
-    return sorted(names)
+    gpu = any(family(w.instance_family).has_gpu for w in cfg.all_workers)
+    return images_needed(raydp=cfg.raydp, gpu=gpu, monitoring=cfg.monitoring)
 
 
 def image_path(cfg: SpcsConfig, name: str) -> str:
     """An image as specs name it: /db/schema/repo/name:tag (lower case)."""
     tag = image_tag(ROOT / "images" / name) if cfg.images.build else cfg.images.tag
-    return f"/{cfg.database}/{cfg.schema_name}/{cfg.image_repository}/{name}:{tag}".lower()
+    return image_reference(cfg.database, cfg.schema_name, cfg.image_repository, name, tag)
 
 
 def ray_image(cfg: SpcsConfig, w: WorkerGroup | None = None) -> str:

@@ -16,7 +16,7 @@ import pulumi_snowflake as snowflake
 
 from components.spcs.access import SpcsAccess, SpcsAccessArgs
 from components.spcs.families import family
-from components.spcs.images import SpcsImages, SpcsImagesArgs, image_tag
+from components.spcs.images import SpcsImages, SpcsImagesArgs, image_reference, image_tag, images_needed
 from components.spcs.objects import SpcsObjects, SpcsObjectsArgs
 from components.spcs_app.app_files import AppImages, AppShape, app_files
 from components.spcs_app.package import ListingArgs, SpcsAppPackage, SpcsAppPackageArgs
@@ -31,18 +31,14 @@ PUBLISH_PRIVILEGES = ("CREATE APPLICATION", "CREATE APPLICATION PACKAGE", "CREAT
 
 
 def image_names(cfg: SpcsAppConfig) -> list[str]:
-    names = {"spcs-raydp" if cfg.raydp else "spcs-ray"}
-    if any(family(f).has_gpu for f in cfg.shapes.worker_families):
-        names.add("spcs-ray-cuda")
-    if cfg.monitoring:
-        names |= {"spcs-prometheus", "spcs-grafana"}
-    return sorted(names)
+    gpu = any(family(f).has_gpu for f in cfg.shapes.worker_families)
+    return images_needed(raydp=cfg.raydp, gpu=gpu, monitoring=cfg.monitoring)
 
 
 def image_path(cfg: SpcsAppConfig, name: str) -> str:
     """As specs and manifest.yml name it: /db/schema/repo/name:tag (lower case)."""
     tag = image_tag(ROOT / "images" / name) if cfg.images.build else cfg.images.tag
-    return f"/{cfg.database}/{cfg.schema_name}/{cfg.image_repository}/{name}:{tag}".lower()
+    return image_reference(cfg.database, cfg.schema_name, cfg.image_repository, name, tag)
 
 
 def app_shape(cfg: SpcsAppConfig) -> AppShape:

@@ -29,6 +29,21 @@ def context_digest(directory: Path) -> str:
     return h.hexdigest()[:DIGEST_LENGTH]
 
 
+def images_needed(*, raydp: bool, gpu: bool, monitoring: bool) -> list[str]:
+    """The images/ folders a Ray-on-SPCS deployment runs (the spcs stack and the Native App alike)."""
+    names = {"spcs-raydp" if raydp else "spcs-ray"}
+    if gpu:
+        names.add("spcs-ray-cuda")
+    if monitoring:
+        names |= {"spcs-prometheus", "spcs-grafana"}
+    return sorted(names)
+
+
+def image_reference(database: str, schema: str, repository: str, name: str, tag: str) -> str:
+    """An image as specs and manifest.yml name it: /db/schema/repo/name:tag (lower case)."""
+    return f"/{database}/{schema}/{repository}/{name}:{tag}".lower()
+
+
 def image_tag(directory: Path) -> str:
     return f"{RAY_VERSION}-{context_digest(directory)}"
 
