@@ -75,14 +75,20 @@ def access_output(cfg) -> dict:
             "account_url": f"https://{account.lower()}.snowflakecomputing.com"}
 
 
-def build(cfg: SpcsAppConfig) -> dict:
-    stack_prefix = snowflake_name(cfg.name_prefix, pulumi.get_stack())
+def role_and_owner(cfg, privileges: tuple[str, ...], grant_name: str, owner_name: str) -> snowflake.Provider:
+    """The admin provider creates the role and grants it `privileges` on the account; the returned provider,
+    acting as that role, owns everything else once those grants exist (provider and consumer stacks alike)."""
     admin = provider("snowflake-admin", cfg, cfg.admin_role)
     access = SpcsAccess("access", SpcsAccessArgs(cfg.role, cfg.user, cfg.grant_role_to_role, admin))
-    publish = snowflake.GrantPrivilegesToAccountRole(
-        "access-publish-privileges", account_role_name=access.role_name, on_account=True,
-        privileges=list(PUBLISH_PRIVILEGES), opts=pulumi.ResourceOptions(provider=admin))
-    owner = provider("snowflake-owner", cfg, cfg.role, opts=pulumi.ResourceOptions(depends_on=[access, publish]))
+    grant = snowflake.GrantPrivilegesToAccountRole(
+        grant_name, account_role_name=access.role_name, on_account=True,
+        privileges=list(privileges), opts=pulumi.ResourceOptions(provider=admin))
+    return provider(owner_name, cfg, cfg.role, opts=pulumi.ResourceOptions(depends_on=[access, grant]))
+
+
+def build(cfg: SpcsAppConfig) -> dict:
+    stack_prefix = snowflake_name(cfg.name_prefix, pulumi.get_stack())
+    owner = role_and_owner(cfg, PUBLISH_PRIVILEGES, "access-publish-privileges", "snowflake-owner")
 
     objects = SpcsObjects("objects", SpcsObjectsArgs(
         database=cfg.database, schema=cfg.schema_name, warehouse=snowflake_name(stack_prefix, "WH"),

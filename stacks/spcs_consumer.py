@@ -11,7 +11,6 @@ import pulumi
 import pulumi_snowflake as snowflake
 
 from components.ray_node import capacity_entry
-from components.spcs.access import SpcsAccess, SpcsAccessArgs
 from components.spcs.egress import SpcsEgress, SpcsEgressArgs
 from components.spcs.families import family
 from components.spcs.specs import HeadSpec, Monitoring, WorkerSpec, head_node, worker_node
@@ -20,7 +19,7 @@ from components.spcs_app.consumer import SpcsAppInstall, SpcsAppInstallArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs_consumer import SpcsConsumerConfig
 from stacks.spcs import endpoint_outputs, snowflake_name
-from stacks.spcs_app import access_output, provider
+from stacks.spcs_app import access_output, role_and_owner
 
 # What installing and running the app needs beyond the `spcs` owner's grants (seed 000's consumer step 0).
 INSTALL_PRIVILEGES = ("CREATE APPLICATION", "IMPORT SHARE")
@@ -46,13 +45,7 @@ def capacity(cfg: SpcsConsumerConfig) -> dict:
 
 def build(cfg: SpcsConsumerConfig) -> dict:
     stack_prefix = snowflake_name(cfg.name_prefix, pulumi.get_stack())
-    admin = provider("snowflake-admin", cfg, cfg.admin_role)
-    access = SpcsAccess("access", SpcsAccessArgs(cfg.role, cfg.user, cfg.grant_role_to_role, admin))
-    install_grant = snowflake.GrantPrivilegesToAccountRole(
-        "access-install-privileges", account_role_name=access.role_name, on_account=True,
-        privileges=list(INSTALL_PRIVILEGES), opts=pulumi.ResourceOptions(provider=admin))
-    owner = provider("snowflake-consumer", cfg, cfg.role,
-                     opts=pulumi.ResourceOptions(depends_on=[access, install_grant]))
+    owner = role_and_owner(cfg, INSTALL_PRIVILEGES, "access-install-privileges", "snowflake-consumer")
     child = pulumi.ResourceOptions(provider=owner)
     kept = pulumi.ResourceOptions(provider=owner, protect=True, retain_on_delete=True)
 
