@@ -17,5 +17,11 @@ from tests.ray_nodes import ray_nodes  # noqa: E402, F401 (a fixture for every r
 
 @pytest.fixture(scope="session")
 def dev() -> Recording:
-    """The `dev` stack (the seed's GPU box) exactly as Pulumi.dev.yaml configures it."""
+    """The `dev` stack (the CPU-only default) exactly as Pulumi.dev.yaml configures it."""
     return preview("dev")
+
+
+@pytest.fixture(scope="session")
+def gpu_nvidia() -> Recording:
+    """The `gpu-nvidia` stack (the seed's GPU box) exactly as Pulumi.gpu-nvidia.yaml configures it."""
+    return preview("gpu-nvidia")

@@ -1,4 +1,5 @@
-"""The `dev` stack (seed 004's GPU box) and other `local` configurations, under recording mocks."""
+"""The `dev` stack (CPU-only default), `gpu-nvidia`/`gpu-amd` (seed 004's GPU box) and other `local` configurations,
+under recording mocks."""
 
 from __future__ import annotations
 
@@ -23,19 +24,38 @@ def env(resource) -> dict[str, str]:
     return dict(e.split("=", 1) for e in resource.revealed.get("envs", []))
 
 
-def test_the_seed_pieces_are_all_present(dev):
-    names = {r.name for r in dev.by_type(CONTAINER)}
-    assert names == {"ray-head", "ray-gpu-0", "ray-gpu-1", "monitoring-prometheus", "monitoring-grafana",
-                     "checkpoints-minio", "checkpoints-bucket", "notebook-jupyter"}
+def test_the_seed_pieces_are_all_present(dev, gpu_nvidia):
+    services = {"monitoring-prometheus", "monitoring-grafana", "checkpoints-minio", "checkpoints-bucket",
+                "notebook-jupyter"}
+    assert {r.name for r in dev.by_type(CONTAINER)} == {"ray-head", "ray-cpu-0", "ray-cpu-1"} | services
+    assert {r.name for r in gpu_nvidia.by_type(CONTAINER)} == {"ray-head", "ray-gpu-0", "ray-gpu-1"} | services
 
 
-def test_each_gpu_worker_gets_its_own_gpu(dev):
-    requests = [container(dev, f"ray-gpu-{i}").inputs["deviceRequests"] for i in range(2)]
+def test_dev_needs_no_gpu_and_fits_a_laptop(dev):
+    assert all("deviceRequests" not in c.inputs and "devices" not in c.inputs for c in dev.by_type(CONTAINER))
+    assert not any(i.inputs["build"]["context"] in ("images/ray-cuda", "images/ray-rocm")
+                   for i in dev.by_type("docker:index/image:Image"))
+    capacity = dev.outputs["ray_capacity"]
+    nodes = [(entry["resources"], entry["max_nodes"]) for entry in capacity.values()]
+    assert all("GPU" not in resources for resources, _ in nodes)
+    assert sum(r["CPU"] * n for r, n in nodes) <= 4 and sum(r["memory"] * n for r, n in nodes) <= 6 * 1024**3
+
+
+def test_each_gpu_worker_gets_its_own_gpu(gpu_nvidia):
+    requests = [container(gpu_nvidia, f"ray-gpu-{i}").inputs["deviceRequests"] for i in range(2)]
     assert [r[0]["deviceIds"] for r in requests] == [["0"], ["1"]]
     assert all(r[0]["driver"] == "nvidia" and r[0]["capabilities"] == ["gpu"] for r in requests)
-    assert "--num-gpus=1" in container(dev, "ray-gpu-0").inputs["command"]
-    assert "deviceRequests" not in container(dev, "notebook-jupyter").inputs  # Jupyter has no GPU
-    assert "--num-gpus=0" in container(dev, "ray-head").inputs["command"]
+    assert "--num-gpus=1" in container(gpu_nvidia, "ray-gpu-0").inputs["command"]
+    assert "deviceRequests" not in container(gpu_nvidia, "notebook-jupyter").inputs  # Jupyter has no GPU
+    assert "--num-gpus=0" in container(gpu_nvidia, "ray-head").inputs["command"]
+
+
+def test_the_amd_box_gives_each_worker_rocm_devices_and_its_own_gpu():
+    rec = preview("gpu-amd")
+    for i in range(2):
+        worker = container(rec, f"ray-gpu-{i}")
+        assert [d["hostPath"] for d in worker.inputs["devices"]] == ["/dev/kfd", "/dev/dri"]
+        assert env(worker)["ROCR_VISIBLE_DEVICES"] == str(i) and "--num-gpus=1" in worker.inputs["command"]
 
 
 def test_workers_depend_on_and_point_at_the_head(dev):
@@ -43,7 +63,7 @@ def test_workers_depend_on_and_point_at_the_head(dev):
     assert head.inputs["networksAdvanced"][0]["aliases"] == ["ray-head"]
     assert "--head" in head.inputs["command"] and "--port=6379" in head.inputs["command"]
     for i in range(2):
-        worker = container(dev, f"ray-gpu-{i}")
+        worker = container(dev, f"ray-cpu-{i}")
         assert "docker:index/container:Container::ray-head" in worker.dependencies
         assert "--address=ray-head:6379" in worker.inputs["command"]
         assert worker.inputs["networksAdvanced"][0]["name"] == head.inputs["networksAdvanced"][0]["name"]
@@ -53,7 +73,7 @@ def test_workers_depend_on_and_point_at_the_head(dev):
 def test_ray_containers_have_health_checks(dev):
     head = container(dev, "ray-head").inputs["healthcheck"]["tests"]
     assert "http://0.0.0.0:8265/api/gcs_healthz" not in head[-1] and "/api/gcs_healthz" in head[-1]
-    worker = container(dev, "ray-gpu-0").inputs["healthcheck"]["tests"]
+    worker = container(dev, "ray-cpu-0").inputs["healthcheck"]["tests"]
     assert "/api/local_raylet_healthz" in worker[-1]
 
 
@@ -100,14 +120,14 @@ def test_every_published_port_binds_to_loopback(dev):
 def test_secrets_are_secret_everywhere(dev):
     document = json.dumps(dev.to_json())
     assert "mock-" not in document  # no generated password appears in plain text
-    for name in ("checkpoints-minio", "ray-gpu-0", "notebook-jupyter", "monitoring-grafana"):
+    for name in ("checkpoints-minio", "ray-cpu-0", "notebook-jupyter", "monitoring-grafana"):
         assert container(dev, name).inputs["envs"] == SECRET  # a list holding a secret is secret whole
     assert "credentials" in dev.secret_outputs
 
 
 def test_every_docker_resource_uses_the_explicit_host_provider(dev):
     docker_resources = [r for r in dev.resources if r.type.startswith("docker:") and r.custom]
-    assert docker_resources and {r.provider for r in docker_resources} == {"docker-host-gpu-box"}
+    assert docker_resources and {r.provider for r in docker_resources} == {"docker-host-local"}
 
 
 def test_outputs_follow_the_contract(dev):
@@ -116,8 +136,7 @@ def test_outputs_follow_the_contract(dev):
     assert out["environment"] == "local" and out["ray_version"] == "2.60.0"
     assert out["ray_dashboard_url"] == "http://127.0.0.1:8265"
     assert out["ray_client_address"] == "ray://127.0.0.1:10001"
-    assert out["ray_capacity"]["gpu"] == {"resources": {"CPU": 8, "GPU": 1, "memory": 32 * 1024**3},
-                                          "min_nodes": 2, "max_nodes": 2}
+    assert out["ray_capacity"]["cpu"] == {"resources": {"CPU": 1, "memory": 2 * 1024**3}, "min_nodes": 2, "max_nodes": 2}
     assert out["storage"]["uri"] == "s3://ray-checkpoints"
     assert out["access"] == {"mode": "direct"}
 
@@ -126,8 +145,8 @@ def test_nested_inputs_match_the_provider_sdks(dev):
     assert sdk_problems(dev) == []
 
 
-def test_images_are_built_by_default_with_the_pinned_ray_version(dev):
-    images = dev.by_type("docker:index/image:Image")
+def test_images_are_built_by_default_with_the_pinned_ray_version(gpu_nvidia):
+    images = gpu_nvidia.by_type("docker:index/image:Image")
     assert {i.inputs["build"]["context"] for i in images} == {"images/ray-cpu", "images/ray-cuda", "images/jupyter"}
     assert {i.inputs["build"]["args"]["RAY_VERSION"] for i in images} == {"2.60.0"}
     assert all(i.inputs["skipPush"] for i in images)

@@ -43,7 +43,7 @@ def test_json_has_every_field_the_design_names(dev):
     head = next(r for r in document["resources"] if r["name"] == "ray-head")
     assert set(head) == {"type", "name", "parent", "provider", "dependencies", "protect", "retain_on_delete", "inputs"}
     assert head["parent"] == "ray-platform:local:DockerRayCluster::ray"
-    assert head["provider"] == "docker-host-gpu-box"
+    assert head["provider"] == "docker-host-local"
     assert "docker:index/network:Network::ray" in head["dependencies"]
     assert document["outputs"]["credentials"] == "[secret]"
 
@@ -58,8 +58,8 @@ def test_diff_lists_created_changed_and_removed(dev, tmp_path):
     assert out.splitlines()[0] == "0 to create, 1 to change, 5 to remove"
     assert "  - docker:index/container:Container::notebook-jupyter" in out
     assert "  ~ docker:index/container:Container::ray-head" in out
-    assert 'inputs.command[7]: "--num-cpus=2" => "--num-cpus=4"' in out
-    assert "~ ray_capacity.head.resources.CPU: 2 => 4" in out
+    assert 'inputs.command[7]: "--num-cpus=0" => "--num-cpus=4"' in out
+    assert "~ ray_capacity.head.resources.CPU: 0 => 4" in out
     assert "ray-platform:local:DockerRayCluster::ray" in out  # grouped by component
 
 
