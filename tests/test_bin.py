@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -65,3 +66,53 @@ def test_unknown_stack_lists_the_known_ones(tmp_path):
 def test_scripts_are_executable():
     for script in ("bin/deploy", "bin/test", ".ci/run"):
         assert os.access(ROOT / script, os.X_OK), script
+
+
+GIB = 1024**3
+
+
+def project(tmp_path: Path, docker_info: dict, tools: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
+    """A copy of the project whose .venv is this test venv (pip is a no-op: nothing is installed), with fake
+    `docker` (answering `docker info` with docker_info) and other tools on a PATH of their own."""
+    proj = tmp_path / "project"
+    (proj / "bin").mkdir(parents=True)
+    shutil.copy(ROOT / "bin" / "deploy", proj / "bin" / "deploy")
+    for name in ("stacks", "components", "requirements.txt", "Pulumi.yaml", *(p.name for p in ROOT.glob("Pulumi.*.yaml"))):
+        (proj / name).symlink_to(ROOT / name)
+    (proj / ".venv" / "bin").mkdir(parents=True)
+    (proj / ".venv" / "bin" / "python").write_text(
+        f'#!/bin/bash\n[ "$1 $2" = "-m pip" ] && exit 0\nexec {sys.executable} "$@"\n')
+    (proj / ".venv" / "bin" / "python").chmod(0o755)
+    bin_dir = tmp_path / "path"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
+    for name in ("bash", "ls", "sed", "tr", "grep", "dirname", "cat", "mkdir"):
+        found = shutil.which(name)
+        if found:
+            (bin_dir / name).symlink_to(found)
+    (tmp_path / "info.json").write_text(json.dumps(docker_info))
+    fakes = {"docker": f'cat {tmp_path / "info.json"}', **(tools or {})}
+    for name, script in fakes.items():
+        (bin_dir / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {tmp_path / "calls.log"}\n{script}\n')
+        (bin_dir / name).chmod(0o755)
+    return proj, {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+
+
+def test_deploy_runs_the_host_preflight_and_creates_nothing_when_it_fails(tmp_path):
+    proj, env = project(tmp_path, {"NCPU": 1, "MemTotal": 16 * GIB}, {"pulumi": "exit 0"})
+    result = subprocess.run(["bash", "bin/deploy", "dev"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[0] == ("error: the Docker hosts cannot run stack 'dev' yet (1 problem); "
+                                             "nothing was created:")
+    assert "the stack asks for 2 CPUs here" in result.stderr
+    assert not any(line.startswith("pulumi") for line in (tmp_path / "calls.log").read_text().splitlines())
+
+
+def test_deploy_runs_pulumi_up_on_a_host_that_passes(tmp_path):
+    proj, env = project(tmp_path, {"NCPU": 4, "MemTotal": 8 * GIB}, {"pulumi": "exit 0"})
+    result = subprocess.run(["bash", "bin/deploy", "dev", "--yes"], cwd=proj, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert "docker -H unix:///var/run/docker.sock info --format {{json .}}" in calls
+    assert calls[-1] == "pulumi up --stack dev --yes"
