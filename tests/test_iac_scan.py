@@ -51,6 +51,7 @@ KUBERNETES_SKIPS = {
     "CKV_K8S_13": "memory limits: as CKV_K8S_12",
     "CKV_K8S_15": "pull policy: Ray images are pinned by digest (immutable); the rest are Google's versioned images",
     "CKV_K8S_16": "privileged: Google's NCCL RDMA installer copies the gIB plugin onto the host",
+    "CKV_K8S_17": "host PID: Google's NCCL RDMA installer sets hostPID (gpudirect-rdma/nccl-rdma-installer.yaml)",
     "CKV_K8S_19": "host network: the NCCL installer runs on the host like Google's own manifest",
     "CKV_K8S_20": "privilege escalation: follow-up, not verified on H200 nodes yet (RDMA may need it)",
     "CKV_K8S_22": "read-only root: Ray writes /tmp/ray and runtime environments into the container",

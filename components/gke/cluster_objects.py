@@ -16,7 +16,14 @@ import pulumi_kubernetes as k8s
 
 NETWORKING_GROUP = "networking.gke.io"
 NCCL_PLUGIN_IMAGE = "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# Google's pause image by digest, exactly as GKE's own installer manifests name it (container-engine-accelerators
+# gpudirect-rdma/nccl-rdma-installer.yaml): a GKE system image, exempt from Binary Authorization, no NAT needed.
+PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
+# Installer volumes: host path, and where the init container sees it (as in Google's manifest).
+INSTALLER_MOUNTS = {
+    "library-dir-host": ("/home/kubernetes/bin/nvidia/lib64", "/usr/local/home/kubernetes/bin/nvidia/lib64"),
+    "gib": ("/home/kubernetes/bin/gib", "/usr/local/home/kubernetes/bin/gib"),
+}
 H200_ACCELERATOR = "nvidia-h200-141gb"
 GVNIC_NETWORK = "gvnic-1"
 RDMA_NETWORKS = tuple(f"rdma-{i}" for i in range(8))
@@ -71,15 +78,16 @@ def compute_class(name: str, pools: list[Any], when_unsatisfiable: str) -> dict[
 
 
 def nccl_installer(version: str) -> dict[str, Any]:
-    """The NCCL RDMA (gIB) plugin installer on every H200 node: a privileged init container copies NCCL and
-    the plugin to the host, then a pause container keeps the pod. Modelled on Google's
-    gpudirect-rdma/nccl-rdma-installer.yaml (assumption: its exact copy commands, as the reference lists them)."""
+    """The NCCL RDMA (gIB) plugin installer on every H200 node: a privileged init container copies the gIB
+    plugin and its NCCL environment script to the host, then a pause container keeps the pod. As Google's
+    gpudirect-rdma/nccl-rdma-installer.yaml (container-engine-accelerators, 2026-05): no `--install-nccl`, so no
+    host NCCL lands first on LD_LIBRARY_PATH to shadow the one the framework ships; hostPID like theirs."""
     labels = {"k8s-app": "nccl-rdma-installer"}
     script = "\n".join([
         "set -ex",
-        "/scripts/container_entry.sh install --install-nccl",
-        "cp -r /var/lib/gib/lib64/. /usr/local/home/kubernetes/bin/nvidia/lib64",
-        "cp -r /var/lib/gib/. /usr/local/home/kubernetes/bin/gib",
+        "/scripts/container_entry.sh install",
+        f"cp -r /var/lib/gib/lib64/. {INSTALLER_MOUNTS['library-dir-host'][1]}",
+        f"cp -r /var/lib/gib/. {INSTALLER_MOUNTS['gib'][1]}",
     ])
     return {
         "apiVersion": "apps/v1",
@@ -98,21 +106,17 @@ def nccl_installer(version: str) -> dict[str, Any]:
                             "values": [H200_ACCELERATOR]}]}]}}},
                     "tolerations": [{"operator": "Exists"}],  # GPU and compute-class taints alike
                     "hostNetwork": True,
-                    "volumes": [
-                        {"name": "library-dir-host",
-                         "hostPath": {"path": "/home/kubernetes/bin/nvidia", "type": "DirectoryOrCreate"}},
-                        {"name": "gib", "hostPath": {"path": "/home/kubernetes/bin/gib", "type": "DirectoryOrCreate"}},
-                    ],
+                    "hostPID": True,
+                    "volumes": [{"name": name, "hostPath": {"path": host, "type": "DirectoryOrCreate"}}
+                                for name, (host, _) in INSTALLER_MOUNTS.items()],
                     "initContainers": [{
                         "name": "nccl-rdma-installer",
                         "image": f"{NCCL_PLUGIN_IMAGE}:{version}",
                         "command": ["/bin/sh", "-c", script],
                         "securityContext": {"privileged": True},
                         "resources": {"requests": {"cpu": "150m"}},
-                        "volumeMounts": [
-                            {"name": "library-dir-host", "mountPath": "/usr/local/home/kubernetes/bin/nvidia"},
-                            {"name": "gib", "mountPath": "/usr/local/home/kubernetes/bin/gib"},
-                        ],
+                        "volumeMounts": [{"name": name, "mountPath": mount}
+                                         for name, (_, mount) in INSTALLER_MOUNTS.items()],
                     }],
                     "containers": [{"name": "pause", "image": PAUSE_IMAGE,
                                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],

@@ -59,7 +59,7 @@ class H200NodePoolsArgs:
     additional_node_networks: list[dict[str, pulumi.Input[str]]]  # 9, in NIC order (names, not self links)
     compute_class: str
     pools: list[GpuPoolSpec]
-    gpu_driver_version: str = "LATEST"
+    gpu_driver_version: str = "DEFAULT"
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
     def __post_init__(self) -> None:

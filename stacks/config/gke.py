@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from components.gke.cluster_objects import NCCL_PLUGIN_IMAGE
 from stacks.config import Strict, dns_label, duplicates
 
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -23,11 +24,13 @@ GKE_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+)(?:-gke\.(\d+))?)?$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 
 # Version floors from the GKE docs (reference: gke-h200-rdma.md).
-COMPUTE_CLASS_FLOOR = "1.30.3-gke.1451000"
-FLEX_START_FLOOR = "1.32.2-gke.1652000"
+COMPUTE_CLASS_FLOOR = "1.30.3-gke.1451000"  # cloud.google.com/kubernetes-engine/docs/concepts/about-custom-compute-classes
+FLEX_START_FLOOR = "1.32.2-gke.1652000"  # cloud.google.com/kubernetes-engine/docs/how-to/dws-flex-start-training
+H200_FLOOR = "1.31.4-gke.1183000"  # A3 Ultra: cloud.google.com/kubernetes-engine/docs/how-to/gpu-bandwidth-gpudirect-rdma
 RDMA_SUBNETS = 8  # one per CX-7 NIC of an a3-ultragpu-8g node
 # Widest authorized network accepted: anything wider is "the internet" for an API server.
 WIDEST_AUTHORIZED_PREFIX = 8
+NCCL_PLUGIN_VERSION = re.compile(r"^v\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 IAM_MEMBER = re.compile(r"^(user|group|serviceAccount|domain):[^\s]+$")
 # The KubeRay chart's operator image (the Helm route): what Binary Authorization must allow when it enforces.
@@ -177,7 +180,9 @@ class GpuPool(Strict):
 
 
 class OnDemandPool(GpuPool):
-    enabled: bool = False
+    """The last priority: regular capacity when neither spot nor flex-start has any (the origin document's fallback)."""
+
+    max_nodes: int = Field(default=1, ge=0, le=64)
     # A specific reservation to consume (its name); null: on-demand capacity (and any open reservation).
     reservation: str | None = None
 
@@ -196,7 +201,9 @@ class GpuPools(Strict):
     spot: GpuPool = GpuPool()
     flex_start: GpuPool = GpuPool()
     on_demand: OnDemandPool = OnDemandPool()
-    gpu_driver_version: Literal["LATEST", "DEFAULT"] = "LATEST"
+    # DEFAULT: the driver GKE qualifies for the node version (what Cluster Toolkit and GKE's RDMA guide use);
+    # LATEST floats with GKE releases, so two nodes of one pool can end up on different drivers.
+    gpu_driver_version: Literal["LATEST", "DEFAULT"] = "DEFAULT"
     ray_worker: RayWorkerShape = RayWorkerShape()
 
 
@@ -355,12 +362,11 @@ class CloudBuild(Strict):
 
 
 class BinaryAuthorization(Strict):
+    # enforce is the production setting (docs/gke.md); dryrun only logs what enforce would block.
     mode: Literal["dryrun", "enforce"] = "dryrun"
-    # Images allowed without an attestation (Google's GKE system images are exempt already).
-    allowlist: list[str] = Field(default_factory=lambda: [
-        "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/*",  # the NCCL RDMA installer
-        "registry.k8s.io/pause*",  # the installer DaemonSet's main container
-    ])
+    # Images allowed without an attestation. Empty by default: images pinned by digest need no entry (Google's
+    # GKE system images, such as the NCCL installer's pause container, are exempt already).
+    allowlist: list[str] = Field(default_factory=list)
 
 
 class GkeConfig(Strict):
@@ -382,6 +388,8 @@ class GkeConfig(Strict):
     artifact_registry: ArtifactRegistry = ArtifactRegistry()
     cloud_build: CloudBuild = CloudBuild()
     binary_authorization: BinaryAuthorization = BinaryAuthorization()
+    # Tag of Google's NCCL gIB plugin installer, optionally with its digest (`v1.1.1@sha256:...`), which
+    # binary_authorization.mode enforce needs unless the allow-list matches the image.
     nccl_plugin_version: str = "v1.1.1"
     # The external Redis's password (ray.gcs_fault_tolerance): `pulumi config set --secret ray_redis_password ...`.
     ray_redis_password: SecretStr | None = None
@@ -389,6 +397,14 @@ class GkeConfig(Strict):
     SECRET_KEYS: ClassVar[tuple[str, ...]] = ("ray_redis_password",)
 
     _prefix = field_validator("name_prefix")(dns_label)
+
+    @field_validator("nccl_plugin_version")
+    @classmethod
+    def _nccl_version(cls, value: str) -> str:
+        if not NCCL_PLUGIN_VERSION.match(value):
+            raise ValueError(f"{value!r} is not an installer version (allowed: a tag such as v1.1.1, "
+                             "optionally @sha256:<64 hex digits>)")
+        return value
 
     @field_validator("project")
     @classmethod
@@ -467,7 +483,7 @@ class GkeConfig(Strict):
         version = self.cluster.min_master_version
         if version is None:
             return []
-        floors = [(COMPUTE_CLASS_FLOOR, "compute classes")]
+        floors = [(COMPUTE_CLASS_FLOOR, "compute classes"), (H200_FLOOR, "H200 (a3-ultragpu-8g) nodes")]
         if self.gpu_pools.flex_start.enabled:
             floors.append((FLEX_START_FLOOR, "DWS flex-start"))
         return [
@@ -484,6 +500,7 @@ class GkeConfig(Strict):
     def deployed_images(self) -> dict[str, str]:
         """Config key -> image for every image the stack deploys by name (the Ray image is by digest unless set)."""
         images = {"ray.image": self.ray.image} if self.ray.image else {}
+        images["nccl_plugin_version"] = f"{NCCL_PLUGIN_IMAGE}:{self.nccl_plugin_version}"
         if self.kuberay.install == "helm":
             images["kuberay.install"] = KUBERAY_OPERATOR_IMAGE
         if self.monitoring.grafana:
@@ -529,9 +546,12 @@ class GkeConfig(Strict):
         if self.binary_authorization.mode != "enforce":
             return []
         allowed = [allow_pattern(p) for p in self.binary_authorization.allowlist]
+        hints = {"kuberay.install": ", or kuberay.install: addon",
+                 "nccl_plugin_version": f" ({self.nccl_plugin_version}@sha256:<digest>)"}
         return [f"{key}: {image!r} is referenced by tag while binary_authorization.mode is enforce (allowed: "
-                "name@sha256:<digest>, a binary_authorization.allowlist pattern that matches it"
-                + (", or kuberay.install: addon)" if key == "kuberay.install" else ")")
+                "name@sha256:<digest>" + (hints[key] if key == "nccl_plugin_version" else "")
+                + ", a binary_authorization.allowlist pattern that matches it"
+                + (hints[key] if key == "kuberay.install" else "") + ")"
                 for key, image in self.deployed_images().items()
                 if "@sha256:" not in image and not any(p.match(image) for p in allowed)]
 

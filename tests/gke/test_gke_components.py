@@ -152,7 +152,7 @@ def test_capacity_and_access_follow_the_config():
                     ray={"namespace": "training"})
     # Part 2: one H200 worker group over every pool (the compute class picks the pool), and the CPU group.
     assert capacity(cfg) == {"h200": {"resources": {"CPU": 100, "GPU": 8, "memory": 1000 * 1024**3},
-                                      "min_nodes": 0, "max_nodes": 5},
+                                      "min_nodes": 0, "max_nodes": 6},  # spot 5 + on-demand 1 (the default)
                              "cpu": {"resources": {"CPU": 4, "memory": 16 * 1024**3}, "min_nodes": 0, "max_nodes": 4}}
     command = access(cfg)["command"]
     assert command[:2] == ["kubectl", "port-forward"] and "10001:10001" in command

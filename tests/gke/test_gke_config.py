@@ -29,7 +29,7 @@ def test_the_example_stack_config_is_valid():
     config, secrets = read_stack_config("gke")
     c = load(config, secrets)
     assert isinstance(c, GkeConfig) and c.project == "my-gcp-project-id"
-    assert [m for m, _ in c.enabled_pools()] == ["spot", "flex-start"]
+    assert [m for m, _ in c.enabled_pools()] == ["spot", "flex-start", "on-demand"]
 
 
 def test_defaults():
@@ -78,18 +78,23 @@ BAD = [
     ({"networks": {"gvnic_1_cidr": "8.8.8.0/24"}},
      ["ray-platform:networks.gvnic_1_cidr: 8.8.8.0/24 is not a private range (allowed: RFC 1918 ranges such as "
       "10.0.0.0/8)"]),
-    ({"gpu_pools": {"spot": {"enabled": False}, "flex_start": {"enabled": False}}},
+    ({"gpu_pools": {"spot": {"enabled": False}, "flex_start": {"enabled": False}, "on_demand": {"enabled": False}}},
      ["ray-platform:gpu_pools: every pool is disabled (allowed: at least one of spot, flex_start, on_demand enabled)"]),
     ({"gpu_pools": {"spot": {"max_nodes": 0}}},
      ["ray-platform:gpu_pools.spot.max_nodes: 0 for an enabled pool (allowed: 1 to 64, or enabled: false)"]),
     ({"gpu_pools": {"spot": {"max_nodes": 65}}},
      ["ray-platform:gpu_pools.spot.max_nodes: 65 is out of range (allowed: <= 64)"]),
-    ({"gpu_pools": {"on_demand": {"reservation": "r1"}}},
+    ({"gpu_pools": {"on_demand": {"enabled": False, "reservation": "r1"}}},
      ["ray-platform:gpu_pools.on_demand.reservation: set but the on-demand pool is disabled (allowed: enabled: true "
       "with a reservation, or no reservation)"]),
     ({"cluster": {"min_master_version": "1.31"}},
-     ["ray-platform:cluster.min_master_version: '1.31' is below 1.32.2-gke.1652000 which DWS flex-start need "
+     ["ray-platform:cluster.min_master_version: '1.31' is below 1.31.4-gke.1183000 which H200 (a3-ultragpu-8g) "
+      "nodes need (allowed: 1.31.4-gke.1183000 or newer)",
+      "ray-platform:cluster.min_master_version: '1.31' is below 1.32.2-gke.1652000 which DWS flex-start need "
       "(allowed: 1.32.2-gke.1652000 or newer)"]),
+    ({"nccl_plugin_version": "latest"},
+     ["ray-platform:nccl_plugin_version: 'latest' is not an installer version (allowed: a tag such as v1.1.1, "
+      "optionally @sha256:<64 hex digits>)"]),
     ({"cluster": {"min_master_version": "latest"}},
      ["ray-platform:cluster.min_master_version: 'latest' is not a GKE version (allowed: e.g. 1.33 or "
       "1.32.2-gke.1652000)"]),
@@ -120,14 +125,27 @@ def test_bad_values_are_named_with_what_is_allowed(overrides, expected):
 def test_every_problem_is_reported_at_once():
     found = problems(zone="us-east4-b", networks={"pods_cidr": "10.0.0.0/14"},
                      binary_authorization={"mode": "enforce"}, gpu_pools={"spot": {"max_nodes": 0}})
-    # zone, overlap, max_nodes, and (part 2) the three images by tag that an enforcing Binary Authorization blocks
-    assert len(found) == 6 and found[0].startswith("ray-platform:zone:")
+    # zone, overlap, max_nodes, and the four images by tag that an enforcing Binary Authorization blocks
+    assert len(found) == 7 and found[0].startswith("ray-platform:zone:")
+    assert ("ray-platform:nccl_plugin_version: 'us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.1.1' "
+            "is referenced by tag while binary_authorization.mode is enforce (allowed: name@sha256:<digest> "
+            "(v1.1.1@sha256:<digest>), a binary_authorization.allowlist pattern that matches it)") in found
 
 
 def test_the_compute_class_floor_applies_without_flex_start():
     found = problems(cluster={"min_master_version": "1.30.1"}, gpu_pools={"flex_start": {"enabled": False}})
     assert found == ["ray-platform:cluster.min_master_version: '1.30.1' is below 1.30.3-gke.1451000 which compute "
-                     "classes need (allowed: 1.30.3-gke.1451000 or newer)"]
+                     "classes need (allowed: 1.30.3-gke.1451000 or newer)",
+                     "ray-platform:cluster.min_master_version: '1.30.1' is below 1.31.4-gke.1183000 which H200 "
+                     "(a3-ultragpu-8g) nodes need (allowed: 1.31.4-gke.1183000 or newer)"]
+
+
+def test_the_h200_floor_applies_on_its_own():
+    found = problems(cluster={"min_master_version": "1.31.4-gke.1182999"}, gpu_pools={"flex_start": {"enabled": False}})
+    assert found == ["ray-platform:cluster.min_master_version: '1.31.4-gke.1182999' is below 1.31.4-gke.1183000 "
+                     "which H200 (a3-ultragpu-8g) nodes need (allowed: 1.31.4-gke.1183000 or newer)"]
+    ok = cfg(cluster={"min_master_version": "1.31.4-gke.1183000"}, gpu_pools={"flex_start": {"enabled": False}})
+    assert ok.cluster.min_master_version == "1.31.4-gke.1183000"
     assert cfg(cluster={"min_master_version": "1.33"}).cluster.min_master_version == "1.33"
 
 

@@ -85,9 +85,15 @@ def test_nccl_installer_is_a_valid_daemonset_on_h200_nodes():
     init = pod["initContainers"][0]
     assert init["image"] == "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.1.1"
     assert init["securityContext"]["privileged"] is True
-    assert "/scripts/container_entry.sh install" in init["command"][-1]
-    assert {v["hostPath"]["path"] for v in pod["volumes"]} == {"/home/kubernetes/bin/nvidia", "/home/kubernetes/bin/gib"}
-    assert pod["hostNetwork"] is True and pod["tolerations"] == [{"operator": "Exists"}]
+    script = init["command"][-1].splitlines()
+    # GKE's manifest dropped --install-nccl: a host NCCL first on LD_LIBRARY_PATH would shadow the framework's.
+    assert "/scripts/container_entry.sh install" in script and not any("--install-nccl" in line for line in script)
+    assert {v["hostPath"]["path"] for v in pod["volumes"]} == {"/home/kubernetes/bin/nvidia/lib64",
+                                                                "/home/kubernetes/bin/gib"}
+    assert pod["hostNetwork"] is True and pod["hostPID"] is True and pod["tolerations"] == [{"operator": "Exists"}]
+    # Google's pause image by digest (no NAT, no allow-list entry), not registry.k8s.io by tag.
+    assert pod["containers"][0]["image"] == ("gke.gcr.io/pause:3.8@sha256:"
+                                             "880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830")
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert term["matchExpressions"][0] == {"key": "cloud.google.com/gke-accelerator", "operator": "In",
                                            "values": ["nvidia-h200-141gb"]}

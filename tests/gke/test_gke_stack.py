@@ -106,12 +106,13 @@ def test_the_cluster_is_private_multi_networked_and_ready_for_ray(gke):
 
 def test_h200_pools_carry_the_reference_fields(gke):
     pools = gpu_pools(gke)
-    assert set(pools) == {"h200-spot", "h200-flex-start"}  # on-demand is off in Pulumi.gke.yaml
+    # The origin document's three priorities: spot, then DWS flex-start, then on-demand as the fallback.
+    assert set(pools) == {"h200-spot", "h200-flex-start", "h200-on-demand"}
     for pool in pools.values():
         node = pool["nodeConfig"]
         assert node["machineType"] == "a3-ultragpu-8g"
         assert node["guestAccelerators"] == [{"type": "nvidia-h200-141gb", "count": 8,
-                                              "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"}}]
+                                              "gpuDriverInstallationConfig": {"gpuDriverVersion": "DEFAULT"}}]
         assert node["gvnic"] == {"enabled": True}
         assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
         assert node["ephemeralStorageLocalSsdConfig"] == {"localSsdCount": 32}
@@ -119,14 +120,17 @@ def test_h200_pools_carry_the_reference_fields(gke):
         assert node["taints"] == [{"key": "cloud.google.com/compute-class", "value": "h200-ccc",
                                    "effect": "NO_SCHEDULE"}]
         assert pool["nodeLocations"] == ["europe-west1-b"]
-        assert pool["autoscaling"]["totalMinNodeCount"] == 0 and pool["autoscaling"]["totalMaxNodeCount"] == 2
-    spot, flex = pools["h200-spot"], pools["h200-flex-start"]
+        assert pool["autoscaling"]["totalMinNodeCount"] == 0
+    assert {name: p["autoscaling"]["totalMaxNodeCount"] for name, p in pools.items()} == {
+        "h200-spot": 2, "h200-flex-start": 2, "h200-on-demand": 1}
+    spot, flex, on_demand = pools["h200-spot"], pools["h200-flex-start"], pools["h200-on-demand"]
     assert spot["nodeConfig"]["spot"] is True and "flexStart" not in spot["nodeConfig"]
     assert spot["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert flex["nodeConfig"]["flexStart"] is True and "spot" not in flex["nodeConfig"]
     assert flex["nodeConfig"]["maxRunDuration"] == "604800s"
     assert flex["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert flex["management"]["autoRepair"] is False and spot["management"]["autoRepair"] is True
+    assert not {"spot", "flexStart", "reservationAffinity"} & set(on_demand["nodeConfig"])  # plain on-demand
 
 
 def test_names_line_up_from_vpcs_to_node_pools_to_param_sets(gke):
@@ -155,7 +159,8 @@ def test_the_compute_class_ranks_the_pools_and_matches_its_schema(gke, schema):
                 "spec": cc.inputs["spec"]}
     jsonschema.validate(manifest, schema("cloud.google.com_computeclass_v1.json"))
     assert manifest["metadata"]["name"] == "h200-ccc"
-    assert manifest["spec"]["priorities"] == [{"nodepools": ["h200-spot"]}, {"nodepools": ["h200-flex-start"]}]
+    assert manifest["spec"]["priorities"] == [{"nodepools": ["h200-spot"]}, {"nodepools": ["h200-flex-start"]},
+                                              {"nodepools": ["h200-on-demand"]}]
     assert all(len(p) == 1 for p in manifest["spec"]["priorities"])  # nodepools rules stand alone
     assert manifest["spec"]["whenUnsatisfiable"] == "DoNotScaleUp"
 
@@ -203,10 +208,8 @@ def test_binary_authorization_waits_for_the_first_build(gke):
     assert rule == {"evaluationMode": "REQUIRE_ATTESTATION", "enforcementMode": "DRYRUN_AUDIT_LOG_ONLY",
                     "requireAttestationsBies": ["projects/my-gcp-project-id/attestors/built-by-cloud-build"]}
     assert policy.inputs["globalPolicyEvaluationMode"] == "ENABLE"
-    patterns = [p["namePattern"] for p in policy.inputs["admissionWhitelistPatterns"]]
-    installer = gke.get("kubernetes:apps/v1:DaemonSet", "cluster-networking-nccl-rdma-installer").inputs
-    init_image = installer["spec"]["template"]["spec"]["initContainers"][0]["image"]
-    assert any(init_image.startswith(p.rstrip("*")) for p in patterns)  # the installer is allowed when enforcing
+    # No allow-list: what enforce admits is attested (the Ray builds) or pinned by digest (see the variant below).
+    assert policy.inputs.get("admissionWhitelistPatterns", []) == []
 
 
 def test_the_training_bucket_is_protected_and_private(gke):
@@ -262,7 +265,7 @@ def test_ray_capacity_comes_from_the_pools_config(gke):
     capacity = gke.outputs["ray_capacity"]
     assert set(capacity) == {"h200", "cpu"}  # the RayCluster's worker groups (part 2)
     assert capacity["h200"] == {"resources": {"CPU": 200, "GPU": 8, "memory": 2600 * 1024**3},
-                                "min_nodes": 0, "max_nodes": 4}  # spot 2 + flex-start 2
+                                "min_nodes": 0, "max_nodes": 5}  # spot 2 + flex-start 2 + on-demand 1
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +279,8 @@ def variant() -> Recording:
         # Enforcing with an empty allow-list: only images by digest pass, so the GKE-managed operator, no Grafana.
         "kuberay": json.dumps({"install": "addon"}),
         "monitoring": json.dumps({"grafana": False}),
+        # A digest shaped like the real one (a first deploy reads it from the registry: docs/first-deployment/gke.md).
+        "nccl_plugin_version": "v1.1.1@sha256:" + "ab" * 32,
     })
 
 
@@ -297,4 +302,8 @@ def test_config_changes_reach_the_resources(variant):
     secret = variant.get("gcp:secretmanager/secretIamMember:SecretIamMember", "training-data-secret-hf-token").inputs
     assert secret["role"] == "roles/secretmanager.secretAccessor" and secret["secretId"] == "hf-token"
     assert variant.outputs["ray_capacity"]["h200"]["max_nodes"] == 5  # spot 4 + on-demand 1
+    installer = variant.get("kubernetes:apps/v1:DaemonSet", "cluster-networking-nccl-rdma-installer").inputs["spec"]
+    pod = installer["template"]["spec"]
+    # Enforcing with an empty allow-list: every image the cluster objects name is pinned by digest.
+    assert all("@sha256:" in c["image"] for c in pod["initContainers"] + pod["containers"])
     assert sdk_problems(variant) == []
