@@ -22,6 +22,7 @@ OUTPUT_KEYS = (
     "jupyter_url",
     "storage",  # {"uri": "s3://bucket" | "gs://bucket" | "@db.schema.stage" | "/path", "endpoint": url|None, ...}
     "access",  # {"mode": "direct" | "port-forward" | "snowflake", ...}
+    "ray_auth_token",  # Ray's token (a Pulumi secret); None only where the stack runs Ray without auth
 )
 
 ACCESS_MODES = ("direct", "port-forward", "snowflake")

@@ -162,6 +162,7 @@ def build(cfg: GcpVmConfig) -> dict:
         "jupyter_url": None,
         "storage": {"uri": results.uri, "endpoint": None},
         "access": access(cfg),
+        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
         "head": {"name": head.name, "zone": cfg.zone, "internal_ip": head.internal_ip,
                  "cluster_dashboard_url": head.internal_ip.apply(lambda ip: f"http://{ip}:{PORTS.dashboard}")},
         "service_accounts": {"autoscaler": identity.autoscaler_email, "workers": identity.worker_email},

@@ -261,6 +261,7 @@ def build(cfg: GkeConfig) -> dict:
         "jupyter_url": None,
         "storage": {"uri": f.bucket_name.apply(lambda b: f"gs://{b}"), "endpoint": None},
         "access": access(cfg),
+        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
         "kubeconfig": f.kubeconfig,
         "cluster": {
             "name": f.cluster.cluster.name,

@@ -10,7 +10,6 @@ import ipaddress
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
 from components.local.images import DockerImages, DockerImagesArgs
 from components.local.monitoring import Monitoring, MonitoringArgs
@@ -24,19 +23,13 @@ from components.local.ray_cluster import (
     HeadArgs,
     WorkerArgs,
 )
+from components.ray_auth import node_env
 from components.ray_node import HeadPorts, RayNode, capacity_entry
 from components.versions import RAY_VERSION
 from stacks.config.local import LocalConfig, WorkerGroup
+from stacks.secrets import configured_or_generated, ray_auth_token
 
 IMAGE_KIND = {"none": "ray_cpu", "nvidia": "ray_cuda", "amd": "ray_rocm"}
-
-
-def _secret(name: str, configured, length: int = 24) -> pulumi.Output[str]:
-    """The configured secret, or one generated once and kept in state (never a fixed default)."""
-    if configured is not None:
-        return pulumi.Output.secret(configured.get_secret_value())
-    # Explicitly secret: the engine marks `result` secret, but nothing else (the offline preview) would.
-    return pulumi.Output.secret(random.RandomPassword(name, length=length, special=False).result)
 
 
 def _worker_node(w: WorkerGroup) -> RayNode:
@@ -92,7 +85,7 @@ def build(cfg: LocalConfig) -> dict:
         return f"http://{alias}:{container_port}" if not cfg.multi_host else f"http://{bind}:{host_port}"
 
     ports = cfg.ports
-    minio_password = _secret("minio-root-password", cfg.minio_root_password)
+    minio_password = configured_or_generated("minio-root-password", cfg.minio_root_password)
     ObjectStore(
         "checkpoints",
         ObjectStoreArgs(
@@ -108,6 +101,9 @@ def build(cfg: LocalConfig) -> dict:
         "AWS_SECRET_ACCESS_KEY": minio_password,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+    # Every Ray process, and every client inside the cluster (Jupyter), gets the stack's one token.
+    token = ray_auth_token(cfg)
+    auth_env = node_env(token)
     head_env: dict = {}
     if cfg.monitoring:
         head_env = {
@@ -143,14 +139,14 @@ def build(cfg: LocalConfig) -> dict:
                 env=head_env,
             ),
             workers=workers,
-            env=storage_env,
+            env={**storage_env, **auth_env},
         ),
     )
 
     outputs_extra: dict = {}
     grafana_password = None
     if cfg.monitoring:
-        grafana_password = _secret("grafana-admin-password", cfg.grafana_admin_password)
+        grafana_password = configured_or_generated("grafana-admin-password", cfg.grafana_admin_password)
         Monitoring(
             "monitoring",
             MonitoringArgs(
@@ -161,7 +157,7 @@ def build(cfg: LocalConfig) -> dict:
         )
     jupyter_token = None
     if cfg.jupyter:
-        jupyter_token = _secret("jupyter-token", cfg.jupyter_token, length=32)
+        jupyter_token = configured_or_generated("jupyter-token", cfg.jupyter_token, length=32)
         Notebook(
             "notebook",
             NotebookArgs(
@@ -170,7 +166,7 @@ def build(cfg: LocalConfig) -> dict:
                 ray_address=service_url(HEAD_ALIAS, head_ports.dashboard, ports.dashboard)
                 if not cfg.multi_host else f"http://{head_host.address}:{head_ports.dashboard}",
                 token=jupyter_token, port=ports.jupyter, bind_address=bind,
-                env=dict(storage_env),
+                env={**storage_env, **auth_env},
             ),
         )
 
@@ -202,6 +198,7 @@ def build(cfg: LocalConfig) -> dict:
             "console_url": url(ports.minio_console),
         },
         "access": access(cfg),
+        "ray_auth_token": token,
         **outputs_extra,
     }
 

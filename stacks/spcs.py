@@ -190,6 +190,7 @@ def build(cfg: SpcsConfig) -> dict:
         "storage": {"uri": f"@{stage_fqn(cfg, cfg.stages.artifacts)}", "endpoint": None,
                     "cluster_mount": ARTIFACTS_MOUNT, "logs": f"@{stage_fqn(cfg, cfg.stages.logs)}"},
         "access": access_output(cfg),
+        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
         "serve_url": urls.apply(lambda u: u.get("serve")),
         "head_dns_name": cluster.head_dns_name,
         "credentials": pulumi.Output.secret({"grafana_admin_user": "admin" if cfg.monitoring else None,

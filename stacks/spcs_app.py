@@ -124,6 +124,7 @@ def build(cfg: SpcsAppConfig) -> dict:
         "jupyter_url": None,
         "storage": None,
         "access": access_output(cfg),
+        "ray_auth_token": None,  # no cluster runs in the provider's account
         "application_package": cfg.package.name,
         "app_version": cfg.package.version,
         "app_patch": package.patch,

@@ -76,6 +76,7 @@ def build(cfg: SpcsConsumerConfig) -> dict:
         "storage": {"uri": artifacts, "endpoint": None, "cluster_mount": APP_STAGES[0].mount_path,
                     "logs": f"@{cfg.application}.{SERVICES_SCHEMA}.logs"},
         "access": access_output(cfg),
+        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
         "serve_url": urls.apply(lambda u: u.get("serve")),
         "application": cfg.application,
     }

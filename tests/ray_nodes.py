@@ -54,24 +54,32 @@ class RayNodes:
         self.temp_dirs.append(tempfile.mkdtemp(prefix="rn-", dir="/tmp"))
         return self.temp_dirs[-1]
 
-    def start(self, args: list[str]) -> None:
+    def start(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start one node; `env` is what the deployment adds to its environment (Ray's auth variables)."""
         assert args[:2] == ["ray", "start"], args
         log = self.logs / f"node-{len(self.processes)}.log"
         binary = str(Path(sys.executable).with_name("ray"))  # the venv's `ray`, same arguments
         with open(log, "w") as out:
             process = subprocess.Popen([binary, *args[1:]], stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True,
-                                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                                       env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})})
         self.processes.append((process, log))
+        return process
 
-    def wait_alive(self, dashboard_url: str, count: int, timeout_s: float = 120) -> list:
-        """The ALIVE nodes, once `count` of them are; fails with the last node's log otherwise."""
-        from ray.util.state import list_nodes
+    def wait_alive(self, dashboard_url: str, count: int, timeout_s: float = 120,
+                   headers: dict[str, str] | None = None) -> list:
+        """The ALIVE nodes, once `count` of them are; fails with the last node's log otherwise.
+        `headers`: what the dashboard needs to answer (Ray's token, where the cluster runs with auth)."""
+        from ray.util.state import StateApiClient
+        from ray.util.state.common import ListApiOptions, StateResource
 
+        headers = {"Content-Type": "application/json", **(headers or {})}
         deadline = time.time() + timeout_s
         while True:
             try:
-                nodes = [n for n in list_nodes(address=dashboard_url, timeout=5) if n.state == "ALIVE"]
+                client = StateApiClient(dashboard_url, headers=dict(headers))
+                listed = client.list(StateResource.NODES, ListApiOptions(timeout=5), raise_on_missing_output=False)
+                nodes = [n for n in listed if n.state == "ALIVE"]
             except Exception:  # noqa: BLE001 the dashboard is still starting
                 nodes = []
             if len(nodes) >= count:

@@ -40,9 +40,9 @@ BAD = [
     ({"environment": "aws"},
      ["ray-platform:environment: 'aws' is not an environment (allowed: local, gke, gcpvm, spcs, spcs_app, spcs_consumer)"]),
     ({"wrokers": []},
-     ["ray-platform:wrokers: unknown key (allowed: environment, hosts, bind_address, head, workers, ports, images, "
-      "monitoring, jupyter, checkpoint_bucket, minio_root_user, minio_root_password, grafana_admin_password, "
-      "jupyter_token)"]),
+     ["ray-platform:wrokers: unknown key (allowed: ray_auth, ray_auth_token, environment, hosts, bind_address, head, "
+      "workers, ports, images, monitoring, jupyter, checkpoint_bucket, minio_root_user, minio_root_password, "
+      "grafana_admin_password, jupyter_token)"]),
     ({"head": {"cpu": 2}}, ["ray-platform:head.cpu: unknown key (allowed: cpus, memory_gb)"]),
     ({"workers": [{"name": "g", "gpu_vendor": "nvdia"}]},
      ["ray-platform:workers[0].gpu_vendor: 'nvdia' is not allowed (allowed: 'none', 'nvidia' or 'amd')"]),
@@ -125,6 +125,29 @@ def test_secret_set_as_secret_is_accepted_and_kept_secret():
     cfg = load({"ray-platform:grafana_admin_password": "correct horse"}, {"ray-platform:grafana_admin_password"})
     assert "correct horse" not in repr(cfg)
     assert cfg.grafana_admin_password.get_secret_value() == "correct horse"
+
+
+RAY_AUTH_BAD = [
+    ({"ray_auth": "off"}, (), ["ray-platform:ray_auth: 'off' is not allowed (allowed: 'token' or 'disabled')"]),
+    ({"ray_auth_token": "x" * 40}, (),
+     ["ray-platform:ray_auth_token: must be set as a secret (allowed: `pulumi config set --secret ray_auth_token ...`)"]),
+    ({"ray_auth_token": "too short"}, ("ray_auth_token",),
+     ["ray-platform:ray_auth_token: is not a usable token (allowed: at least 32 printable ASCII characters, "
+      "no spaces; e.g. `ray get-auth-token --generate`)"]),
+    ({"ray_auth": "disabled", "ray_auth_token": "x" * 40}, ("ray_auth_token",),
+     ["ray-platform:ray_auth_token: is set while ray_auth is 'disabled' (allowed: unset it, or ray_auth: token)"]),
+]
+
+
+@pytest.mark.parametrize("values,secret,expected", RAY_AUTH_BAD, ids=[str(i) for i in range(len(RAY_AUTH_BAD))])
+def test_bad_ray_auth_config_names_the_key_and_never_prints_the_token(values, secret, expected):
+    assert problems(values, secret) == expected
+
+
+def test_ray_auth_is_on_by_default_and_a_token_set_as_secret_is_kept():
+    assert load({}).ray_auth == "token"
+    cfg = load({"ray-platform:ray_auth_token": "s" * 64}, {"ray-platform:ray_auth_token"})
+    assert cfg.ray_auth_token.get_secret_value() == "s" * 64 and "s" * 64 not in repr(cfg)
 
 
 def test_invalid_json_names_the_key():

@@ -125,6 +125,36 @@ def test_secrets_are_secret_everywhere(dev):
     assert "credentials" in dev.secret_outputs
 
 
+def test_every_ray_container_and_jupyter_run_with_the_stacks_one_token(dev):
+    token = dev.outputs["ray_auth_token"]
+    assert len(token) == 64 and "ray_auth_token" in dev.secret_outputs
+    clients = ["ray-head", "ray-gpu-0", "ray-gpu-1", "notebook-jupyter"]
+    for name in clients:
+        assert env(container(dev, name))["RAY_AUTH_MODE"] == "token"
+        assert env(container(dev, name))["RAY_AUTH_TOKEN"] == token
+    for name in ("monitoring-prometheus", "monitoring-grafana", "checkpoints-minio"):  # no Ray inside
+        assert "RAY_AUTH_TOKEN" not in env(container(dev, name))
+    assert [r.name for r in dev.by_type("random:index/randomPassword:RandomPassword")
+            if r.name == "ray-auth-token"] == ["ray-auth-token"]
+
+
+def test_a_configured_ray_token_is_used_and_stays_secret():
+    token = "t" * 40
+    rec = preview("dev", secret_overrides={"ray_auth_token": token})
+    assert env(container(rec, "ray-head"))["RAY_AUTH_TOKEN"] == token
+    assert rec.outputs["ray_auth_token"] == token and token not in json.dumps(rec.to_json())
+    assert "ray-auth-token" not in {r.name for r in rec.by_type("random:index/randomPassword:RandomPassword")}
+
+
+def test_turning_ray_auth_off_is_explicit_and_said_to_every_ray_process():
+    rec = local(ray_auth="disabled")
+    assert rec.outputs["ray_auth_token"] is None
+    for name in ("ray-head", "ray-gpu-0", "notebook-jupyter"):
+        # Said, not left unset: Ray turns auth on by itself where a token file happens to exist.
+        assert env(container(rec, name))["RAY_AUTH_MODE"] == "disabled"
+        assert "RAY_AUTH_TOKEN" not in env(container(rec, name))
+
+
 def test_every_docker_resource_uses_the_explicit_host_provider(dev):
     docker_resources = [r for r in dev.resources if r.type.startswith("docker:") and r.custom]
     assert docker_resources and {r.provider for r in docker_resources} == {"docker-host-local"}

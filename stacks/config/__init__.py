@@ -14,9 +14,9 @@ import importlib.util
 import ipaddress
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from stacks.errors import ConfigError
 
@@ -29,6 +29,34 @@ class Strict(BaseModel):
     """Unknown keys are errors: a typo must never be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RayAuth(Strict):
+    """Ray's token authentication (Ray >= 2.52: `RAY_AUTH_MODE=token`), on in every environment unless a stack
+    turns it off: without it, whoever reaches the dashboard port runs code as the cluster (CVE-2023-48022)."""
+
+    ray_auth: Literal["token", "disabled"] = "token"
+    ray_auth_token: SecretStr | None = None  # generated (and kept in the stack's state) when unset
+
+    @field_validator("ray_auth_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            return None
+        if info.data.get("ray_auth") == "disabled":
+            raise ValueError("is set while ray_auth is 'disabled' (allowed: unset it, or ray_auth: token)")
+        # Ray's own tokens are 64 hex characters (`secrets.token_hex(32)`, ray/_private/authentication/
+        # authentication_token_generator.py); the token travels in HTTP headers and environment variables.
+        if not re.fullmatch(r"[\x21-\x7e]{32,}", value.get_secret_value()):
+            raise ValueError("is not a usable token (allowed: at least 32 printable ASCII characters, no spaces; "
+                             "e.g. `ray get-auth-token --generate`)")
+        return value
+
+
+def model_secret_keys(model: type[BaseModel]) -> tuple[str, ...]:
+    """The keys of a model that must be set with `pulumi config set --secret`."""
+    own = tuple(getattr(model, "SECRET_KEYS", ()))
+    return own + (("ray_auth_token",) if issubclass(model, RayAuth) else ())
 
 
 def ip_address(value: str) -> str:
@@ -109,7 +137,7 @@ def load(config: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozen
         )
     problems = [
         f"{NAMESPACE}:{key}: must be set as a secret (allowed: `pulumi config set --secret {key} ...`)"
-        for key in getattr(model, "SECRET_KEYS", ())
+        for key in model_secret_keys(model)
         if key in values and f"{NAMESPACE}:{key}" not in secret_keys
     ]
     try:
@@ -178,4 +206,4 @@ def _describe(model: type[BaseModel], error: dict[str, Any]) -> str:
     return f"{key}: {message} (got {value!r})"
 
 
-__all__ = ["ConfigError", "Strict", "load", "NAMESPACE"]
+__all__ = ["ConfigError", "RayAuth", "Strict", "load", "NAMESPACE"]

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from components.versions import RAY_VERSION
-from stacks.config import Strict, dns_label, duplicates, ip_address
+from stacks.config import RayAuth, Strict, dns_label, duplicates, ip_address
 
 
 class DockerHost(Strict):
@@ -116,10 +116,10 @@ class Images(Strict):
         return getattr(self, kind) or official.get(kind)
 
 
-class LocalConfig(Strict):
+class LocalConfig(RayAuth):
     environment: Literal["local"] = "local"
     hosts: list[DockerHost] = Field(default_factory=lambda: [DockerHost()], min_length=1)
-    # Published ports bind here. Anything but loopback exposes Ray (which has no authentication) to a network.
+    # Published ports bind here. Anything but loopback puts the dashboard (code execution, behind the token) on a network.
     bind_address: str = "127.0.0.1"
     head: Head = Head()
     workers: list[WorkerGroup] = Field(default_factory=lambda: [WorkerGroup(name="cpu", replicas=2)])
