@@ -128,7 +128,7 @@ def test_secrets_are_secret_everywhere(dev):
 def test_every_ray_container_and_jupyter_run_with_the_stacks_one_token(dev):
     token = dev.outputs["ray_auth_token"]
     assert len(token) == 64 and "ray_auth_token" in dev.secret_outputs
-    clients = ["ray-head", "ray-gpu-0", "ray-gpu-1", "notebook-jupyter"]
+    clients = ["ray-head", "ray-cpu-0", "ray-cpu-1", "notebook-jupyter"]
     for name in clients:
         assert env(container(dev, name))["RAY_AUTH_MODE"] == "token"
         assert env(container(dev, name))["RAY_AUTH_TOKEN"] == token
@@ -149,7 +149,7 @@ def test_a_configured_ray_token_is_used_and_stays_secret():
 def test_turning_ray_auth_off_is_explicit_and_said_to_every_ray_process():
     rec = local(ray_auth="disabled")
     assert rec.outputs["ray_auth_token"] is None
-    for name in ("ray-head", "ray-gpu-0", "notebook-jupyter"):
+    for name in ("ray-head", "ray-cpu-0", "notebook-jupyter"):
         # Said, not left unset: Ray turns auth on by itself where a token file happens to exist.
         assert env(container(rec, name))["RAY_AUTH_MODE"] == "disabled"
         assert "RAY_AUTH_TOKEN" not in env(container(rec, name))
