@@ -1,11 +1,11 @@
-"""Job client benchmark: `python -m jobs submit` against `ray job submit`, on one local Ray cluster.
+"""Job client benchmark: `./bin/jobs submit` against `ray job submit`, on one local Ray cluster.
 
 Prints the wall time from command start to SUCCEEDED of a trivial job through both (same cluster, same
 run, alternating order, several repetitions), their ratio (target: ours no slower, ratio <= 1), and the
-time `python -m jobs` takes to refuse a request no node type can ever meet (target: under 2 s).
+time `./bin/jobs` takes to refuse a request no node type can ever meet (target: under 2 s).
 Figures only; nothing here asserts.
 
-    python benchmarks/jobs.py [--repetitions 5]
+    .venv/bin/python benchmarks/jobs.py [--repetitions 5]     # .venv: made by ./bin/jobs or ./bin/deploy
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ def main() -> None:
 
     ours_base = [sys.executable, "-m", "jobs", "submit"]
     ray_cli = str(Path(sys.executable).with_name("ray"))
-    with LocalCluster(NodeSpec("head", 2), [NodeSpec("worker", 2, {"worker": 1})]) as cluster:
-        outputs_file = Path(tempfile.mkdtemp(prefix="jobs-bench-")) / "outputs.json"
-        outputs_file.write_text(json.dumps(cluster.outputs(str(outputs_file.parent))))
+    with (
+        tempfile.TemporaryDirectory(prefix="jobs-bench-") as scratch,  # removed afterwards, also on errors
+        LocalCluster(NodeSpec("head", 2), [NodeSpec("worker", 2, {"worker": 1})]) as cluster,
+    ):
+        outputs_file = Path(scratch) / "outputs.json"
+        outputs_file.write_text(json.dumps(cluster.outputs(scratch)))
         ours = [*ours_base, "--outputs", str(outputs_file), *TRIVIAL]
         theirs = [ray_cli, "job", "submit", "--address", cluster.dashboard_url, *TRIVIAL]
         timed(ours), timed(theirs)  # warm-up: first job on a fresh cluster starts its job agent machinery

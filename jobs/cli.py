@@ -1,7 +1,7 @@
-"""`python -m jobs`: submit, follow, inspect and stop Ray jobs on a ray-platform stack.
+"""`./bin/jobs` (`python -m jobs` in .venv): submit, follow, inspect and stop Ray jobs on a ray-platform stack.
 
-    python -m jobs submit --stack dev [ray job submit flags] -- python train.py
-    python -m jobs status|logs|stop ID --stack dev        python -m jobs list --stack dev
+    ./bin/jobs submit --stack dev [ray job submit flags] -- python train.py
+    ./bin/jobs status|logs|stop ID --stack dev        ./bin/jobs list --stack dev
 
 Flags follow `ray job submit`. The cluster is named by --stack (Pulumi), --outputs FILE or RAY_ADDRESS.
 Requests no node type can ever meet are refused before anything is sent (and before Ray is imported).
@@ -32,6 +32,7 @@ from jobs import (
     EXIT_OK,
     EXIT_USAGE,
     JobsError,
+    client_wrapper,
 )
 from jobs import (
     outputs as stack_outputs,
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--stack", help="Pulumi stack whose outputs name the cluster")
     where.add_argument("--outputs", metavar="FILE", help="JSON file holding `pulumi stack output --json`")
 
-    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=client_wrapper(), description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     submit = commands.add_parser(
@@ -225,7 +226,7 @@ def first_line(exc: BaseException) -> str:
 
 
 def follow_command(job_id: str, target: stack_outputs.Target) -> str:
-    return shlex.join(["python", "-m", "jobs", "logs", job_id, "--follow", *target.flags()])
+    return shlex.join([client_wrapper(), "logs", job_id, "--follow", *target.flags()])
 
 
 # ---------------------------------------------------------------- commands

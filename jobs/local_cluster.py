@@ -1,11 +1,11 @@
 """A throwaway multi-node Ray cluster on loopback, and stack outputs that describe it.
 
-Used by the job tests and the job benchmark, and handy for trying `python -m jobs` without a stack:
+Used by the job tests and the job benchmark, and handy for trying `./bin/jobs` without a stack:
 one head and N worker raylets on loopback (127.0.0.x, one address per node), each `ray start --block`
 in its own process group with its own ports, worker port range and temp dir, so it never touches another
 Ray cluster on the machine (we never call `ray stop`, which would kill every Ray process of the user).
 
-    python -m jobs.local_cluster --outputs /tmp/outputs.json   # runs until Ctrl-C
+    ./bin/jobs local-cluster --outputs /tmp/outputs.json   # runs until Ctrl-C; says when a node dies
 """
 
 from __future__ import annotations
@@ -113,6 +113,9 @@ class LocalCluster:
             "RAY_AUTH_MODE": "disabled",
             # Job entrypoints say `python ...`: make that this interpreter, whatever PATH says.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            # What Ray's processes put in the temp dir (multiprocessing's pymp-* dirs, ...) outlives a killed
+            # process: keep it inside our temp dir, which stop() removes.
+            "TMPDIR": str(self.temp_dir),
             **(env or {}),
         }
         for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
@@ -359,25 +362,63 @@ def _kill_tree(process: subprocess.Popen) -> None:
         time.sleep(0.5)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outputs", required=True, help="where to write the stack outputs JSON")
+def check_writable(path: Path) -> str | None:
+    """Why the outputs file cannot be written there, or None (checked before minutes of cluster start-up)."""
+    parent = path.parent
+    if not parent.is_dir():
+        return f"--outputs {path}: directory {parent} does not exist"
+    if path.is_dir():
+        return f"--outputs {path} is a directory; name a file"
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"--outputs {path}: not writable"
+    return None
+
+
+def watch(cluster: LocalCluster, poll_s: float = 1.0) -> int:
+    """Block until Ctrl-C (0) or the head dies (1); say so on stderr whenever a node dies."""
+    while True:
+        for node in list(cluster.nodes):
+            if node.process.poll() is None:
+                continue
+            cluster.nodes.remove(node)
+            lines = node.log_path.read_text(errors="replace").strip().splitlines() if node.log_path.exists() else []
+            last = lines[-1] if lines else "(no output)"
+            role = "head" if node.spec is cluster.head_spec else f"worker node ({node.spec.node_type})"
+            print(f"error: the {role} died (exit code {node.process.returncode}): {last}", file=sys.stderr, flush=True)
+            if node.spec is cluster.head_spec:
+                return 1
+        time.sleep(poll_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./bin/jobs local-cluster", description=__doc__.splitlines()[0])
+    parser.add_argument("--outputs", required=True, type=Path, help="where to write the stack outputs JSON")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--storage", default=None, help="storage URI (default: a temp dir)")
-    args = parser.parse_args()
-    storage = args.storage or tempfile.mkdtemp(prefix="ray-platform-storage-")
-    cluster = LocalCluster(NodeSpec("head", 2), [NodeSpec("worker", 2, {"worker": 1})] * args.workers)
+    parser.add_argument("--storage", default=None, help="storage URI (default: a temp dir, removed on exit)")
+    args = parser.parse_args(argv)
+    problem = check_writable(args.outputs)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.workers < 0:
+        print(f"error: --workers must be 0 or more, got {args.workers}", file=sys.stderr)
+        return 2
     # Stop on Ctrl-C and on SIGTERM, also when started in the background (where SIGINT may be ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with cluster:
-        Path(args.outputs).write_text(json.dumps(cluster.outputs(storage), indent=2))
-        print(f"cluster up: {cluster.dashboard_url}; outputs in {args.outputs}; Ctrl-C to stop", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ray-platform-storage-") as scratch:
+        cluster = LocalCluster(NodeSpec("head", 2), [NodeSpec("worker", 2, {"worker": 1})] * args.workers)
         try:
-            signal.pause()
+            with cluster:
+                args.outputs.write_text(json.dumps(cluster.outputs(args.storage or scratch), indent=2))
+                print(f"cluster up: {cluster.dashboard_url}; outputs in {args.outputs}; Ctrl-C to stop", flush=True)
+                return watch(cluster)
         except KeyboardInterrupt:
-            pass
+            return 0
+        except (RuntimeError, TimeoutError) as exc:  # a node that did not come up: its log's last lines
+            print(f"error: the cluster did not start: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,16 +10,17 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from jobs import JobsError
+from jobs import PROJECT_ROOT, JobsError
 from stacks.contract import ACCESS_MODES, OUTPUT_KEYS, missing_keys
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PULUMI_TIMEOUT_S = 120
+STATE_DIR = PROJECT_ROOT / ".pulumi-state"  # where bin/deploy keeps state and its passphrase file
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def load(target: Target, environ: dict[str, str] | None = None) -> dict[str, Any
     if target.stack and target.outputs_file:
         raise JobsError("give either --stack or --outputs, not both")
     if target.stack:
-        return validate(from_pulumi(target.stack), f"stack '{target.stack}'")
+        return validate(from_pulumi(target.stack, environ), f"stack '{target.stack}'")
     if target.outputs_file:
         return validate(from_file(target.outputs_file), target.outputs_file)
     address = environ.get("RAY_ADDRESS") or environ.get("RAY_API_SERVER_ADDRESS")
@@ -52,18 +53,37 @@ def load(target: Target, environ: dict[str, str] | None = None) -> dict[str, Any
     raise JobsError("no cluster named: pass --stack STACK or --outputs FILE, or set RAY_ADDRESS")
 
 
-def from_pulumi(stack: str) -> dict[str, Any]:
+def pulumi_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for `pulumi`: bin/deploy's backend and passphrase file unless the user chose their own."""
+    env = dict(environ)
+    if env.get("PULUMI_BACKEND_URL"):
+        return env
+    if not STATE_DIR.is_dir():
+        raise JobsError(
+            f"no Pulumi state in {STATE_DIR} (deploy first: ./bin/deploy STACK), or set PULUMI_BACKEND_URL to "
+            "the backend you deployed with"
+        )
+    env["PULUMI_BACKEND_URL"] = f"file://{STATE_DIR}"
+    passphrase = STATE_DIR / "passphrase"
+    if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE") and passphrase.exists():
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase)
+    return env
+
+
+def from_pulumi(stack: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """`pulumi stack output --json --show-secrets --stack STACK`, run in the Pulumi project."""
-    pulumi = shutil.which("pulumi")
+    environ = os.environ if environ is None else environ
+    pulumi = shutil.which("pulumi", path=environ.get("PATH"))
     if pulumi is None:
         raise JobsError(
             "the Pulumi CLI is not on PATH (install it: https://www.pulumi.com/docs/install/), "
             "or pass --outputs FILE with the stack's outputs JSON"
         )
+    env = pulumi_env(environ)
     cwd = PROJECT_ROOT if (PROJECT_ROOT / "Pulumi.yaml").exists() else None
     command = [pulumi, "stack", "output", "--json", "--show-secrets", "--non-interactive", "--stack", stack]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=PULUMI_TIMEOUT_S)
+        result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=PULUMI_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise JobsError(f"`pulumi stack output` for stack '{stack}' did not answer in {PULUMI_TIMEOUT_S} s") from exc
     if result.returncode != 0:

@@ -9,9 +9,9 @@ full grid of minmax by step (a parameter with step 0 stays at the middle of its 
 Results go to the stack's storage: Tune's experiment directory under <storage>/autotune/<name>/, plus
 best.json (best parameters and cost) and trials.json (every trial) next to it.
 
-    python -m jobs submit --stack dev --entrypoint-num-cpus 1 --working-dir jobs/examples -- \
+    ./bin/jobs submit --stack dev --entrypoint-num-cpus 1 --working-dir jobs/examples -- \
         python autotune.py --config autotune.json tune --samples 8
-    python -m jobs submit --stack dev --working-dir jobs/examples -- python autotune.py --config sweep.json sweep
+    ./bin/jobs submit --stack dev --working-dir jobs/examples -- python autotune.py --config sweep.json sweep
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The smallest job: shipped with `--working-dir jobs/examples`, it says hello from the driver and from a
 task on every node, and names the storage the stack gave it.
 
-    python -m jobs submit --stack dev --working-dir jobs/examples -- python hello_world.py
+    ./bin/jobs submit --stack dev --working-dir jobs/examples -- python hello_world.py
 """
 
 from __future__ import annotations

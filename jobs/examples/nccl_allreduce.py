@@ -4,7 +4,7 @@ One Ray actor per GPU (8 per node, spread over `--nodes` H200 workers) joins a t
 times all-reduces of growing sizes; rank 0 prints a table like nccl-tests' `all_reduce_perf`:
 size, time, algorithm bandwidth and bus bandwidth (algbw * 2(n-1)/n, the figure comparable across world sizes).
 
-    python -m jobs submit --stack gke --working-dir jobs/examples \\
+    ./bin/jobs submit --stack gke --working-dir jobs/examples \\
         --runtime-env-json '{"pip": ["torch==2.8.0"], "env_vars": {"NCCL_DEBUG": "INFO"}}' \\
         -- python nccl_allreduce.py --nodes 2 --min-size 1M --max-size 8G
 

@@ -1,6 +1,6 @@
 """Open the stack's storage from inside a job, on every environment (shipped with the examples' working_dir).
 
-`python -m jobs submit` passes the stack's `storage` output as RAY_PLATFORM_STORAGE_URI (and
+`./bin/jobs submit` passes the stack's `storage` output as RAY_PLATFORM_STORAGE_URI (and
 RAY_PLATFORM_STORAGE_ENDPOINT / RAY_PLATFORM_STORAGE_MOUNT); see jobs/storage.py. This turns that into a
 pyarrow filesystem and a base path, which is what Ray Train and Tune take as `storage_filesystem` and
 `storage_path`. Credentials come from the node's environment (AWS_* for MinIO/S3, ADC for GCS).
@@ -25,7 +25,7 @@ def resolve(uri: str | None = None, endpoint: str | None = None) -> tuple[pyarro
     uri = uri or os.environ.get(URI_ENV)
     endpoint = endpoint or os.environ.get(ENDPOINT_ENV)
     if not uri:
-        raise SystemExit(f"no storage: pass --storage URI or set {URI_ENV} (python -m jobs submit sets it)")
+        raise SystemExit(f"no storage: pass --storage URI or set {URI_ENV} (./bin/jobs submit sets it)")
     if uri.startswith("@"):  # a Snowflake stage, mounted into the SPCS containers
         mount = os.environ.get(MOUNT_ENV)
         if not mount:

@@ -7,7 +7,7 @@ Storage: a local path or a mounted stage is written as file://; s3:// becomes s3
 endpoint (MinIO) and path-style access (the hadoop-aws jar must be on Spark's classpath, e.g. via
 --jars-packages); gs:// needs the GCS connector jar likewise.
 
-    python -m jobs submit --stack dev --working-dir jobs/examples -- python spark_on_ray.py --executors 2
+    ./bin/jobs submit --stack dev --working-dir jobs/examples -- python spark_on_ray.py --executors 2
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Every epoch rank 0 saves a checkpoint; after a restart each worker prints
 `resumed from checkpoint at epoch K`, and the final summary (<storage>/train/<name>/summary.json) lists
 every epoch the run resumed from.
 
-    python -m jobs submit --stack dev --working-dir jobs/examples -- python train.py --epochs 20 --workers 2
+    ./bin/jobs submit --stack dev --working-dir jobs/examples -- python train.py --epochs 20 --workers 2
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def test_ctrl_c_leaves_job_running_then_stop_logs_and_list(cluster: Cluster) -> 
     finally:
         follower.kill()
     assert follower.returncode == EXIT_INTERRUPTED, stdout + stderr
-    assert f"follow it with: python -m jobs logs {job_id} --follow --outputs {cluster.outputs_file}" in stderr
+    assert f"follow it with: ./bin/jobs logs {job_id} --follow --outputs {cluster.outputs_file}" in stderr
     assert str(cluster.client().get_job_status(job_id)) == "RUNNING"  # stdin is no TTY: not asked, not stopped
 
     logs = cluster.jobs("logs", job_id)
@@ -205,7 +205,7 @@ def fake_pulumi(directory: Path, outputs_file: Path) -> Path:
 
 
 def test_stack_outputs_come_from_pulumi(cluster: Cluster, tmp_path: Path) -> None:
-    env = client_env(PATH=str(fake_pulumi(tmp_path, cluster.outputs_file)))
+    env = client_env(PATH=str(fake_pulumi(tmp_path, cluster.outputs_file)), PULUMI_BACKEND_URL=f"file://{tmp_path}")
     result = run_jobs("submit", "--stack", "dev", "--", "echo", "via-pulumi", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "via-pulumi" in result.stdout

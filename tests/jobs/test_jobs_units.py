@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import pytest
 from jobs_testing import EXAMPLES
 
-from jobs import EXIT_NEVER_FITS, JobsError, access, cli, outputs, preflight, snowflake, storage
+from jobs import EXIT_NEVER_FITS, PROJECT_ROOT, JobsError, access, cli, outputs, preflight, snowflake, storage
 from stacks.contract import OUTPUT_KEYS
 
 GIB = 1024**3
@@ -89,9 +89,13 @@ def test_builtin_resources_in_entrypoint_resources_are_refused() -> None:
         cli.request_from_args(args)
 
 
-def test_follow_command_reaches_the_same_cluster() -> None:
-    assert cli.follow_command("j1", outputs.Target(stack="prod")) == "python -m jobs logs j1 --follow --stack prod"
+def test_follow_command_reaches_the_same_cluster_from_any_shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)
+    assert cli.follow_command("j1", outputs.Target(stack="prod")) == "./bin/jobs logs j1 --follow --stack prod"
     assert cli.follow_command("j1", outputs.Target(outputs_file="o.json")).endswith("--follow --outputs o.json")
+    monkeypatch.chdir(tmp_path)  # elsewhere, the wrapper by its full path (it needs no venv on PATH)
+    assert cli.follow_command("j1", outputs.Target(stack="p")) == f"{PROJECT_ROOT}/bin/jobs logs j1 --follow --stack p"
+    assert (PROJECT_ROOT / "bin" / "jobs").stat().st_mode & 0o111
 
 
 # ---------------------------------------------------------------- stack outputs
@@ -126,6 +130,36 @@ def test_outputs_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(JobsError, match="Pulumi CLI is not on PATH"):
         outputs.from_pulumi("dev")
+
+
+def fake_pulumi_printing_its_env(directory: Path) -> str:
+    """A `pulumi` whose "outputs" are the backend, passphrase file and directory it was run with."""
+    script = directory / "pulumi"
+    script.write_text(
+        f"#!{sys.executable}\nimport json, os\n"
+        "print(json.dumps({name: os.environ.get(name) for name in ('PULUMI_BACKEND_URL', "
+        "'PULUMI_CONFIG_PASSPHRASE_FILE')} | {'cwd': os.getcwd()}))\n"
+    )
+    script.chmod(0o755)
+    return str(directory)
+
+
+def test_stack_outputs_use_bin_deploy_backend_unless_told_otherwise(tmp_path: Path, monkeypatch) -> None:
+    path = fake_pulumi_printing_its_env(tmp_path)
+    state = tmp_path / "state"
+    monkeypatch.setattr(outputs, "STATE_DIR", state)
+    with pytest.raises(JobsError, match=r"no Pulumi state in .*state \(deploy first: ./bin/deploy STACK\)"):
+        outputs.from_pulumi("dev", {"PATH": path})
+    state.mkdir()
+    (state / "passphrase").write_text("secret\n")
+    seen = outputs.from_pulumi("dev", {"PATH": path})  # a new shell: nothing set
+    assert seen == {"PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE_FILE": str(state / "passphrase"),
+                    "cwd": str(PROJECT_ROOT)}
+    mine = outputs.from_pulumi("dev", {"PATH": path, "PULUMI_BACKEND_URL": "s3://b", "PULUMI_CONFIG_PASSPHRASE": "x"})
+    assert (mine["PULUMI_BACKEND_URL"], mine["PULUMI_CONFIG_PASSPHRASE_FILE"]) == ("s3://b", None)
+    own_passphrase = outputs.from_pulumi("dev", {"PATH": path, "PULUMI_CONFIG_PASSPHRASE": "x"})
+    assert (own_passphrase["PULUMI_BACKEND_URL"], own_passphrase["PULUMI_CONFIG_PASSPHRASE_FILE"]) == (
+        f"file://{state}", None)
 
 
 # ---------------------------------------------------------------- preflight
