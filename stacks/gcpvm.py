@@ -16,6 +16,7 @@ from components.gcpvm.cleanup import Target, WorkerCleanup
 from components.gcpvm.head import HeadNode, HeadNodeArgs
 from components.gcpvm.identity import ClusterIdentity, ClusterIdentityArgs, email
 from components.gcpvm.network import ClusterNetwork, ClusterNetworkArgs
+from components.gcpvm.ray_tags import head_vm_name
 from components.gcpvm.registry import RegistryAccess, RegistryAccessArgs
 from components.gcpvm.startup import HeadStartup
 from components.gcpvm.storage import ResultsBucket, ResultsBucketArgs
@@ -100,7 +101,7 @@ def access(cfg: GcpVmConfig) -> dict:
     """An IAP TCP tunnel to the head's dashboard: IAM-authenticated, no public IP, no open port."""
     local = f"127.0.0.1:{PORTS.dashboard}"
     where = ["--zone", cfg.zone, "--project", cfg.project]
-    head = f"{cfg.cluster_name}-head"
+    head = head_vm_name(cfg.cluster_name)
     return {
         "mode": "port-forward",
         "command": ["gcloud", "compute", "start-iap-tunnel", head, str(PORTS.dashboard), f"--local-host-port={local}",

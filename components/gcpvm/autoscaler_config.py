@@ -21,6 +21,11 @@ HEAD_ADDRESS = "$RAY_HEAD_IP"  # substituted by the autoscaler with the head's i
 KEY_PATH = "/etc/ray-platform/ssh_key.pem"  # where the head's container finds the workers' SSH key
 CONFIG_PATH = "/etc/ray-platform/cluster.yaml"
 OPEN_FILES = 65536  # Ray's own recommendation for `ulimit -n`
+# GPU VMs install the NVIDIA driver at first boot (`install-nvidia-driver`), after SSH is up: wait for it before
+# `docker run --gpus all`, bounded, as Ray's GCP GPU docker example does (example-gpu-docker.yaml,
+# initialization_commands). A driver that never comes up fails the node's setup instead of hanging it.
+DRIVER_WAIT_S = 900
+NVIDIA_DRIVER_WAIT = f"timeout {DRIVER_WAIT_S} bash -c 'until nvidia-smi > /dev/null 2>&1; do sleep 5; done'"
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ def _node_type(spec: ClusterSpec, node_type: NodeTypeSpec, ssh_public_key: str) 
         docker["worker_image"] = node_type.image
     if node_type.node.gpus:
         docker["worker_run_options"] = ["--gpus all"]
+        # A node type's own list replaces the cluster's, so it repeats the registry login.
+        entry["initialization_commands"] = [NVIDIA_DRIVER_WAIT, *spec.initialization_commands]
     if docker:
         entry["docker"] = docker
     return entry

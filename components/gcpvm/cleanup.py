@@ -17,9 +17,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from components.gcpvm.autoscaler_config import CLOUD_PLATFORM_SCOPE
+from components.gcpvm.ray_tags import CLUSTER_LABEL, KIND_LABEL
 
-CLUSTER_LABEL = "ray-cluster-name"  # set by Ray's GCP node provider on every VM it creates
-KIND_LABEL = "ray-node-type"  # "worker" on autoscaler-launched VMs, "head" on ours
 COMPUTE_API = "https://compute.googleapis.com/compute/v1"
 DEFAULT_TIMEOUT_S = 600
 POLL_S = 5.0

@@ -14,7 +14,7 @@ import pulumi_gcp as gcp
 import pulumi_tls as tls
 
 from components.gcpvm.autoscaler_config import CLOUD_PLATFORM_SCOPE, ClusterSpec, cluster_yaml
-from components.gcpvm.cleanup import CLUSTER_LABEL, KIND_LABEL
+from components.gcpvm.ray_tags import head_labels, head_vm_name
 from components.gcpvm.startup import HeadStartup, startup_script
 
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
@@ -58,7 +58,7 @@ class HeadNode(pulumi.ComponentResource):
         public_key = pulumi.Output.unsecret(key.public_key_openssh)
         self.startup_script = public_key.apply(
             lambda k: startup_script(replace(args.startup, cluster_yaml=cluster_yaml(spec, k))))
-        self.name = f"{spec.cluster_name}-head"
+        self.name = head_vm_name(spec.cluster_name)
         self.instance = gcp.compute.Instance(
             f"{name}-vm", name=self.name, project=spec.project, zone=spec.zone, machine_type=head.machine_type,
             boot_disk=gcp.compute.InstanceBootDiskArgs(
@@ -71,7 +71,7 @@ class HeadNode(pulumi.ComponentResource):
                                                                    scopes=[CLOUD_PLATFORM_SCOPE]),
             metadata_startup_script=self.startup_script,
             tags=list(args.network_tags),
-            labels={**args.labels, CLUSTER_LABEL: spec.cluster_name, KIND_LABEL: "head"},
+            labels={**args.labels, **head_labels(spec.cluster_name, head.name)},
             allow_stopping_for_update=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[version, reader]),
         )

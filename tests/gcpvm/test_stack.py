@@ -32,7 +32,7 @@ def test_exports_the_contract_and_passes_the_sdk_key_check(gcpvm):
 def test_access_is_an_iap_tunnel_to_the_head(gcpvm):
     access = gcpvm.outputs["access"]
     assert access["mode"] == "port-forward"
-    assert access["command"] == ["gcloud", "compute", "start-iap-tunnel", "autotuner-head", "8265",
+    assert access["command"] == ["gcloud", "compute", "start-iap-tunnel", "autotuner-head-compute", "8265",
                                  "--local-host-port=127.0.0.1:8265", "--zone", "us-west1-b", "--project",
                                  "my-ray-project"]
     assert access["local_dashboard_url"] == gcpvm.outputs["ray_dashboard_url"] == "http://127.0.0.1:8265"
@@ -85,7 +85,10 @@ def test_head_startup_script_holds_the_config_and_starts_the_autoscaler(gcpvm):
     assert f"--autoscaling-config={CONFIG_PATH}" in script and "ray start --head" in script
     assert "gcloud secrets versions access latest --secret=autotuner-autoscaler-ssh-key" in script
     assert "PRIVATE KEY" not in script
-    assert head.inputs["labels"] == {"ray-cluster-name": "autotuner", "ray-node-type": "head"}
+    # What `ray up` would put on a head it launched (the autoscaler harness shows why each matters).
+    assert head.inputs["labels"] == {"ray-cluster-name": "autotuner", "ray-node-type": "head",
+                                     "ray-user-node-type": "head", "ray-node-status": "up-to-date",
+                                     "ray-node-name": "ray-autotuner-head"}
     assert head.inputs["serviceAccount"]["email"] == "autotuner-autoscaler@my-ray-project.iam.gserviceaccount.com"
 
 
@@ -94,8 +97,8 @@ def test_cleanup_exists_depends_on_head_and_network_and_targets_this_cluster(gcp
     assert {"gcp:compute/instance:Instance::head-vm", "gcp:compute/network:Network::network-vpc",
             "gcp:compute/subnetwork:Subnetwork::network-subnet"} <= set(cleanup.dependencies)
     assert {k: v for k, v in cleanup.inputs.items() if k != "__provider"} == {
-        "project": "my-ray-project", "zone": "us-west1-b", "cluster_name": "autotuner", "head_name": "autotuner-head",
-        "timeout_s": 600}
+        "project": "my-ray-project", "zone": "us-west1-b", "cluster_name": "autotuner",
+        "head_name": "autotuner-head-compute", "timeout_s": 600}
     # The provider in state is a reference to our class, with no credentials or other captured state.
     pickled = base64.b64decode(cleanup.revealed["__provider"])
     assert WorkerCleanupProvider.__module__.encode() in pickled and len(pickled) < 200
