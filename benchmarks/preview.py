@@ -1,6 +1,6 @@
 """Offline preview speed: wall time per stack, and how it grows with the number of workers (1, 8, 64).
 
-Run: python benchmarks/preview.py   (target: under 3 s per stack on a 2-core machine, linear growth)
+Run: ./bin/venv python benchmarks/preview.py   (target: under 3 s per stack on a 2-core machine, linear growth)
 Prints figures only; tests never assert on timings.
 """
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
@@ -23,6 +22,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from stacks.config import NAMESPACE
 from stacks.mock_outputs import computed, digest
+from stacks.stack_file import load_document
 
 SECRET = "[secret]"
 SECRET_PLACEHOLDER = "offline-preview-placeholder"  # stands in for a `secure:` config value
@@ -156,12 +156,13 @@ class Recording:
 
 
 def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, str], set[str]]:
-    """The config map the CLI would hand the program for `Pulumi.<stack>.yaml` (secure values masked)."""
+    """The config map the CLI would hand the program for `Pulumi.<stack>.yaml` (secure values masked); raises
+    ConfigError for a file the CLI would misread (see stacks/stack_file.py)."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         known = sorted(p.name.split(".")[1] for p in project_dir.glob("Pulumi.*.yaml"))
         raise FileNotFoundError(f"no stack {stack!r}: {path.name} does not exist (allowed: {', '.join(known)})")
-    document = yaml.safe_load(path.read_text()) or {}
+    document = load_document(path)
     values: dict[str, str] = {}
     secrets: set[str] = set()
     for key, value in (document.get("config") or {}).items():

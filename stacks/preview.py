@@ -1,8 +1,10 @@
-"""Offline preview: `python -m stacks.preview STACK [--json] [--set key=value ...] [--diff BASE.json] [--graph]`.
+"""Offline preview: `./bin/preview STACK [--json | --diff BASE.json | --graph] [--set KEY=VALUE ...]`.
 
-Runs the real program under Pulumi mocks with the stack's own Pulumi.STACK.yaml (no Pulumi CLI, Docker
-or cloud account), checks nested inputs against the provider SDKs, and prints a table, JSON, a diff
-against an earlier JSON, or a Mermaid graph. A bad config fails exactly as `pulumi up` would.
+`./bin/preview` creates .venv and runs `python -m stacks.preview` in it. It runs the real program under
+Pulumi mocks with the stack's own Pulumi.STACK.yaml (no Pulumi CLI, Docker or cloud account), checks nested
+inputs against the provider SDKs, and prints a table, JSON, a diff against an earlier JSON, or a Mermaid
+graph. A bad config fails exactly as `pulumi up` would; documentation placeholders left in the stack file
+are warnings (errors with --for-deploy, which bin/deploy uses).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 import pulumi
 
-from stacks.offline import Recording, preview
+from stacks.errors import ConfigError
+from stacks.offline import PROJECT_DIR, Recording, preview, qualify
 from stacks.sdk_check import check_inputs
+from stacks.stack_file import placeholders
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -116,8 +120,30 @@ def graph(recording: Recording) -> str:
     return "\n".join(lines)
 
 
+def read_base(path: str) -> dict[str, Any]:
+    """The earlier `--json` output to diff against; a missing or non-JSON file is one clear error."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise SystemExit(f"error: --diff {path}: cannot read it ({exc.strerror}) (allowed: a file written by "
+                         "`./bin/preview STACK --json > BASE.json`)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise SystemExit(f"error: --diff {path}: not JSON (allowed: a file written by "
+                         "`./bin/preview STACK --json > BASE.json`)") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        raise SystemExit(f"error: --diff {path}: not a preview (no `resources` list) (allowed: a file written by "
+                         "`./bin/preview STACK --json > BASE.json`)")
+    return document
+
+
+def placeholder_report(stack: str, overridden: set[str]) -> list[str]:
+    """Documentation placeholders still in Pulumi.STACK.yaml (keys given with --set/--set-secret excepted)."""
+    path = PROJECT_DIR / f"Pulumi.{stack}.yaml"
+    return [f"{path.name} {p}" for p in placeholders(path) if p.key.split(".")[0].split("[")[0] not in overridden]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stacks.preview", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="./bin/preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.STACK.yaml")
     parser.add_argument("--json", action="store_true", help="print resources and outputs as JSON")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
@@ -125,11 +151,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a config key with a secret value")
     parser.add_argument("--diff", metavar="BASE.json", help="what changes against an earlier --json output")
     parser.add_argument("--graph", action="store_true", help="print a Mermaid diagram")
+    parser.add_argument("--for-deploy", action="store_true",
+                        help="fail on documentation placeholders left in the stack file (bin/deploy uses this)")
     args = parser.parse_args(argv)
+    overrides, secret_overrides = _pairs(args.set, "--set"), _pairs(args.set_secret, "--set-secret")
+    base = read_base(args.diff) if args.diff else None
     try:
-        recording = preview(args.stack, _pairs(args.set, "--set"), _pairs(args.set_secret, "--set-secret"))
+        recording = preview(args.stack, overrides, secret_overrides)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"error: {exc.report()}", file=sys.stderr)
         return 2
     except pulumi.RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -138,9 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("error: inputs the provider would reject:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr)
         return 2
+    found = placeholder_report(args.stack, {qualify(k) for k in {**overrides, **secret_overrides}})
+    if found and args.for_deploy:
+        print(f"error: documentation placeholders to replace before deploying (edit Pulumi.{args.stack}.yaml):\n"
+              + "\n".join(f"  {p}" for p in found), file=sys.stderr)
+        return 2
+    for line in found:
+        print(f"warning: {line}", file=sys.stderr)
     document = recording.to_json()
-    if args.diff:
-        print(diff(json.loads(Path(args.diff).read_text()), document))
+    if base is not None:
+        print(diff(base, document))
     elif args.graph:
         print(graph(recording))
     elif args.json:

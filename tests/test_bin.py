@@ -64,7 +64,7 @@ def test_unknown_stack_lists_the_known_ones(tmp_path):
 
 
 def test_scripts_are_executable():
-    for script in ("bin/deploy", "bin/test", ".ci/run"):
+    for script in ("bin/deploy", "bin/test", "bin/preview", "bin/venv", ".ci/run"):
         assert os.access(ROOT / script, os.X_OK), script
 
 
@@ -86,7 +86,7 @@ def project(tmp_path: Path, docker_info: dict, tools: dict[str, str] | None = No
     bin_dir = tmp_path / "path"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
-    for name in ("bash", "ls", "sed", "tr", "grep", "dirname", "cat", "mkdir"):
+    for name in ("bash", "ls", "sed", "tr", "grep", "dirname", "cat", "mkdir", "sha256sum", "cut", "rm", "touch"):
         found = shutil.which(name)
         if found:
             (bin_dir / name).symlink_to(found)
@@ -116,3 +116,72 @@ def test_deploy_runs_pulumi_up_on_a_host_that_passes(tmp_path):
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert "docker -H unix:///var/run/docker.sock info --format {{json .}}" in calls
     assert calls[-1] == "pulumi up --stack dev --yes"
+
+
+def checkout_with_venv(tmp_path: Path) -> Path:
+    """A checkout (links to this one's files, stack files replaceable) whose .venv is this test venv, marked
+    ready so that bin/venv installs nothing."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name == "stacks":  # copied: the preview finds Pulumi.*.yaml next to its own package
+            shutil.copytree(entry, repo / entry.name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif not entry.name.startswith((".venv", ".git", ".pulumi-state")):
+            (repo / entry.name).symlink_to(entry)
+    venv_bin = repo / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text(f'#!/bin/bash\nexec "{sys.executable}" "$@"\n')
+    (venv_bin / "python").chmod(0o755)
+    digest = subprocess.run(["sha256sum", str(ROOT / "requirements.txt")], capture_output=True, text=True).stdout
+    (repo / ".venv" / f".requirements-{digest[:16]}").touch()
+    return repo
+
+
+def deploy_in(repo: Path, tmp_path: Path, *args: str, tools: dict[str, str]) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "tools"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("bash", "ls", "sed", "tr", "grep", "dirname", "cat", "sha256sum", "cut", "rm", "touch", "mkdir"):
+        if not (bin_dir / name).exists():
+            (bin_dir / name).symlink_to(shutil.which(name))
+    (bin_dir / "python3").unlink(missing_ok=True)
+    (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
+    for name, script in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+    return subprocess.run(["bash", str(repo / "bin" / "deploy"), *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+
+
+def test_documentation_placeholders_stop_the_deploy_before_pulumi_up(tmp_path):
+    repo = checkout_with_venv(tmp_path)
+    calls = tmp_path / "pulumi-calls"
+    tools = {"pulumi": f'echo "$@" >> {calls}', "gcloud": "exit 0", "gke-gcloud-auth-plugin": "exit 0",
+             "kubectl": "exit 0"}
+    result = deploy_in(repo, tmp_path, "gke", tools=tools)
+    assert result.returncode == 2, result.stderr
+    assert "error: documentation placeholders to replace before deploying (edit Pulumi.gke.yaml):" in result.stderr
+    assert "line 7: ray-platform:project: 'my-gcp-project-id' is a documentation placeholder" in result.stderr
+    assert "ray-platform:authorized_networks[0].cidr: '203.0.113.7/32'" in result.stderr
+    assert not calls.exists()  # neither `pulumi stack select` nor `pulumi up` ran
+
+
+def test_spcs_consumer_needs_no_docker_engine(tmp_path):
+    """The environment is `spcs_consumer` (it installs the provider's app, builds no image), not `spcs`."""
+    repo = checkout_with_venv(tmp_path)
+    result = deploy_in(repo, tmp_path, "spcs-consumer", tools={"pulumi": "exit 0"})
+    assert "docker" not in result.stderr.lower()
+    assert "ray-platform:organization_name: 'MYORG' is a documentation placeholder" in result.stderr
+    result = deploy_in(repo, tmp_path, "spcs-app", tools={"pulumi": "exit 0"})
+    assert "error: docker is not installed (needed by the spcs_app environment)" in result.stderr
+
+
+def test_a_misindented_stack_file_is_one_error_line_in_deploy(tmp_path):
+    repo = checkout_with_venv(tmp_path)
+    (repo / "Pulumi.dev.yaml").unlink()
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("  ray-platform:bind_address", " ray-platform:bind_address")
+    (repo / "Pulumi.dev.yaml").write_text(text)
+    result = deploy_in(repo, tmp_path, "dev", tools={"pulumi": "exit 0", "docker": "exit 0"})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Pulumi.dev.yaml line" in result.stderr and "not valid YAML" in result.stderr

@@ -153,3 +153,71 @@ def test_ray_auth_is_on_by_default_and_a_token_set_as_secret_is_kept():
 def test_invalid_json_names_the_key():
     assert problems({"workers": "[{"}) == ["ray-platform:workers: not valid JSON (Expecting property name enclosed "
                                            "in double quotes) (allowed: a YAML/JSON value)"]
+
+
+@pytest.mark.parametrize("values,secret,expected", [
+    ({"checkpoint_bucket": ""}, (), "ray-platform:checkpoint_bucket: empty (allowed: a value; remove the key to get "
+                                    "its default)"),
+    ({"jupyter_token": ""}, ("jupyter_token",), "ray-platform:jupyter_token: empty (allowed: a value; remove the key "
+                                                "to get its default)"),
+    ({"workers": [{"name": "g", "image": ""}]}, (), "ray-platform:workers[0].image: empty (allowed: a value; remove "
+                                                   "the key to get its default)"),
+    ({"bind_address": ""}, (), "ray-platform:bind_address: empty (allowed: a value; remove the key to get its default)"),
+], ids=["plain", "secret", "nested", "validated-key"])
+def test_an_empty_value_is_named_as_empty(values, secret, expected):
+    assert problems(values, secret) == [expected]
+
+
+@pytest.mark.parametrize("values,expected", [
+    ({"workers": [{"name": "g", "replicas": True}]},
+     "ray-platform:workers[0].replicas: True has the wrong type (allowed: an integer)"),
+    ({"monitoring": "yes"}, "ray-platform:monitoring: 'yes' has the wrong type (allowed: true or false)"),
+    ({"monitoring": "1"}, "ray-platform:monitoring: '1' has the wrong type (allowed: true or false)"),
+    ({"jupyter": 0}, "ray-platform:jupyter: '0' has the wrong type (allowed: true or false)"),
+    ({"head": {"cpus": 2.5}}, "ray-platform:head.cpus: 2.5 has the wrong type (allowed: an integer)"),
+    ({"ports": {"dashboard": "8265x"}}, "ray-platform:ports.dashboard: '8265x' has the wrong type (allowed: an integer)"),
+    ({"head": {"memory_gb": False}}, "ray-platform:head.memory_gb: False has the wrong type (allowed: a number)"),
+], ids=["int-true", "bool-yes", "bool-1", "bool-0", "int-float", "int-text", "float-false"])
+def test_booleans_and_numbers_are_strict(values, expected):
+    assert problems(values) == [expected]
+
+
+def strict_models():
+    """Every config model class, each environment's (and the ones other issues add) found by walking the package."""
+    import importlib
+    import pkgutil
+
+    import stacks.config as package
+    from stacks.config import Strict
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"stacks.config.{module.name}")
+    todo, seen = [Strict], []
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            seen.append(sub)
+            todo.append(sub)
+    return seen
+
+
+def field_kinds():
+    from stacks.config import scalar_kinds
+
+    out = []
+    for model in strict_models():
+        for name, field in model.model_fields.items():
+            kinds = scalar_kinds(field.annotation)
+            if bool in kinds:
+                out.append((model, name, "yes", "bool_type"))
+            elif int in kinds:
+                out.append((model, name, True, "int_type"))
+    return out
+
+
+@pytest.mark.parametrize("model,name,bad,error", field_kinds(), ids=lambda v: getattr(v, "__name__", str(v)))
+def test_every_boolean_and_integer_key_of_every_environment_is_strict(model, name, bad, error):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        model.model_validate({name: bad})
+    assert [e["type"] for e in info.value.errors() if e["loc"] == (name,)] == [error]

@@ -142,3 +142,21 @@ def test_secure_config_values_preview_with_a_placeholder(tmp_path):
     from stacks.config import load
 
     assert load(values, secrets).grafana_admin_password.get_secret_value() == "offline-preview-placeholder"
+
+
+@pytest.mark.parametrize("base,expected", [
+    ("/nonexistent.json", "error: --diff /nonexistent.json: cannot read it (No such file or directory)"),
+    ("README.md", "error: --diff README.md: not JSON"),
+    ("tests/snapshots", "error: --diff tests/snapshots: cannot read it (Is a directory)"),
+    ("pyproject.toml", "error: --diff pyproject.toml: not JSON"),
+], ids=["missing", "markdown", "directory", "toml"])
+def test_a_bad_diff_base_is_one_error_line(base, expected):
+    result = run_cli("dev", "--diff", base)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_json_diff_base_that_is_not_a_preview_is_named(tmp_path):
+    (tmp_path / "x.json").write_text('{"a": 1}')
+    assert run_cli("dev", "--diff", str(tmp_path / "x.json")).stderr.startswith(
+        f"error: --diff {tmp_path / 'x.json'}: not a preview (no `resources` list)")

@@ -14,9 +14,11 @@ import importlib.util
 import ipaddress
 import json
 import re
+import types
+import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from stacks.errors import ConfigError
 
@@ -26,9 +28,19 @@ GIB = 1024**3
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors: a typo must never be silently ignored."""
+    """Unknown keys are errors: a typo must never be silently ignored. Types are strict (`replicas: true` is
+    not 1, `monitoring: yes` is not true, `"8"` is not 8) and an empty string is never a value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelled_as_strings(cls, data: Any) -> Any:
+        """The CLI may hand numbers and booleans over as strings ("4", "true"): read those as what they spell;
+        anything else ("yes", "4x", "1" for a boolean) stays as written for strict validation to reject."""
+        if not isinstance(data, dict):
+            return data
+        return {key: _scalar(cls, key, value) for key, value in data.items()}
 
 
 class RayAuth(Strict):
@@ -111,7 +123,7 @@ def parse_raw(config: dict[str, Any]) -> dict[str, Any]:
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE:
             continue
-        if isinstance(value, str) and value[:1] in "[{":
+        if isinstance(value, str) and value[:1] and value[0] in "[{":
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
@@ -140,6 +152,9 @@ def load(config: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozen
         for key in model_secret_keys(model)
         if key in values and f"{NAMESPACE}:{key}" not in secret_keys
     ]
+    for key in [k for k, v in values.items() if v == ""]:
+        problems.append(f"{NAMESPACE}:{key}: empty (allowed: a value; remove the key to get its default)")
+        del values[key]
     try:
         cfg = model.model_validate(values)
     except ValidationError as exc:
@@ -148,6 +163,31 @@ def load(config: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozen
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def scalar_kinds(annotation: Any) -> set[Any]:
+    """`int | None` -> {int, NoneType}; a generic such as `dict[str, int]` is itself, not its arguments."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return set(typing.get_args(annotation))
+    return {annotation}
+
+
+def _scalar(model: type[BaseModel], key: str, value: Any) -> Any:
+    field = model.model_fields.get(key)
+    if not isinstance(value, str) or field is None:
+        return value
+    kinds = scalar_kinds(field.annotation)
+    if kinds & {str, SecretStr}:
+        return value
+    try:
+        decoded = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    if isinstance(decoded, bool):
+        return decoded if bool in kinds else value
+    if isinstance(decoded, int):
+        return decoded if kinds & {int, float} else value
+    return decoded if isinstance(decoded, float) and float in kinds else value
 
 
 def _key(loc: tuple[Any, ...]) -> str:
@@ -193,10 +233,13 @@ def _describe(model: type[BaseModel], error: dict[str, Any]) -> str:
               "less_than": "< {lt}", "too_short": "at least {min_length} items",
               "too_long": "at most {max_length} items", "string_too_short": "at least {min_length} characters",
               "string_too_long": "at most {max_length} characters"}
+    if kind == "string_too_short" and error["ctx"]["min_length"] == 1:
+        return f"{key}: empty (allowed: a value; remove the key to get its default)"
     if kind in bounds:
         return f"{key}: {value!r} is out of range (allowed: {bounds[kind].format(**error['ctx'])})"
-    types = {"int_parsing": "an integer", "int_from_float": "an integer", "float_parsing": "a number",
-             "bool_parsing": "true or false", "string_type": "a string", "list_type": "a list",
+    types = {"int_parsing": "an integer", "int_from_float": "an integer", "int_type": "an integer",
+             "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+             "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
              "dict_type": "a mapping", "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys"}
     if kind in types:
         return f"{key}: {value!r} has the wrong type (allowed: {types[kind]})"
