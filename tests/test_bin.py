@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -71,18 +72,25 @@ def test_scripts_are_executable():
 GIB = 1024**3
 
 
+def requirements_digest() -> str:
+    """The stamp bin/venv leaves in .venv once requirements.txt is installed."""
+    return hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()[:16]
+
+
 def project(tmp_path: Path, docker_info: dict, tools: dict[str, str] | None = None) -> tuple[Path, dict[str, str]]:
     """A copy of the project whose .venv is this test venv (pip is a no-op: nothing is installed), with fake
     `docker` (answering `docker info` with docker_info) and other tools on a PATH of their own."""
     proj = tmp_path / "project"
     (proj / "bin").mkdir(parents=True)
-    shutil.copy(ROOT / "bin" / "deploy", proj / "bin" / "deploy")
+    for script in ("deploy", "preview", "venv"):
+        shutil.copy(ROOT / "bin" / script, proj / "bin" / script)
     for name in ("stacks", "components", "requirements.txt", "Pulumi.yaml", *(p.name for p in ROOT.glob("Pulumi.*.yaml"))):
         (proj / name).symlink_to(ROOT / name)
     (proj / ".venv" / "bin").mkdir(parents=True)
     (proj / ".venv" / "bin" / "python").write_text(
         f'#!/bin/bash\n[ "$1 $2" = "-m pip" ] && exit 0\nexec {sys.executable} "$@"\n')
     (proj / ".venv" / "bin" / "python").chmod(0o755)
+    (proj / ".venv" / f".requirements-{requirements_digest()}").touch()  # bin/venv: ready, nothing to install
     bin_dir = tmp_path / "path"
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
@@ -132,8 +140,7 @@ def checkout_with_venv(tmp_path: Path) -> Path:
     venv_bin.mkdir(parents=True)
     (venv_bin / "python").write_text(f'#!/bin/bash\nexec "{sys.executable}" "$@"\n')
     (venv_bin / "python").chmod(0o755)
-    digest = subprocess.run(["sha256sum", str(ROOT / "requirements.txt")], capture_output=True, text=True).stdout
-    (repo / ".venv" / f".requirements-{digest[:16]}").touch()
+    (repo / ".venv" / f".requirements-{requirements_digest()}").touch()
     return repo
 
 
