@@ -73,11 +73,12 @@ def pulumi_env(environ: Mapping[str, str]) -> dict[str, str]:
 def from_pulumi(stack: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """`pulumi stack output --json --show-secrets --stack STACK`, run in the Pulumi project."""
     environ = os.environ if environ is None else environ
-    pulumi = shutil.which("pulumi", path=environ.get("PATH"))
+    installed = PROJECT_ROOT / ".tools" / "pulumi" / "bin" / "pulumi"  # where bin/deploy installs it
+    pulumi = shutil.which("pulumi", path=environ.get("PATH")) or (str(installed) if os.access(installed, os.X_OK) else None)
     if pulumi is None:
         raise JobsError(
-            "the Pulumi CLI is not on PATH (install it: https://www.pulumi.com/docs/install/), "
-            "or pass --outputs FILE with the stack's outputs JSON"
+            "the Pulumi CLI is not on PATH nor in .tools/pulumi (./bin/deploy installs it there; or: "
+            "https://www.pulumi.com/docs/install/), or pass --outputs FILE with the stack's outputs JSON"
         )
     env = pulumi_env(environ)
     cwd = PROJECT_ROOT if (PROJECT_ROOT / "Pulumi.yaml").exists() else None

@@ -128,8 +128,16 @@ def test_outputs_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(JobsError, match="is not JSON"):
         outputs.from_file(str(tmp_path / "bad.json"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(JobsError, match="Pulumi CLI is not on PATH"):
+    monkeypatch.setattr(outputs, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")
+    with pytest.raises(JobsError, match="Pulumi CLI is not on PATH nor in .tools/pulumi"):
         outputs.from_pulumi("dev")
+    installed = tmp_path / ".tools" / "pulumi" / "bin" / "pulumi"  # as bin/deploy installs it
+    installed.parent.mkdir(parents=True)
+    installed.write_text('#!/bin/sh\necho \'{"environment": "local", "args": "\'"$*"\'"}\'\n')
+    installed.chmod(0o755)
+    assert outputs.from_pulumi("dev") == {
+        "environment": "local", "args": "stack output --json --show-secrets --non-interactive --stack dev"}
 
 
 def fake_pulumi_printing_its_env(directory: Path) -> str:
