@@ -31,7 +31,7 @@ from components.gke.kuberay import KubeRayOperator, KubeRayOperatorArgs, ray_add
 from components.gke.network import RdmaNetwork, RdmaNetworkArgs
 from components.gke.node_pools import GpuPoolSpec, H200NodePools, H200NodePoolsArgs, ray_worker_node
 from components.gke.ray_access import ForwardedPort, IngressArgs, RayAccess, RayAccessArgs, port_forward_command
-from components.gke.ray_cluster import KubeRayCluster, KubeRayClusterArgs, RayClusterSpec, WorkerGroup
+from components.gke.ray_cluster import KubeRayCluster, KubeRayClusterArgs, RayClusterSpec, WorkerGroup, head_ray_node
 from components.gke.ray_monitoring import GRAFANA_PORT, PROMETHEUS_PORT, RayMonitoring, RayMonitoringArgs
 from components.gke.registry import ArtifactRegistry, ArtifactRegistryArgs
 from components.gke.services import ProjectServices, ProjectServicesArgs
@@ -42,6 +42,7 @@ from stacks.config.gke import GkeConfig
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
 GPU_GROUP, CPU_GROUP = "h200", "cpu"  # the RayCluster's worker groups, and ray_capacity's node types
+HEAD_GROUP = "headgroup"  # the name Ray's KubeRay autoscaler gives the head's node type (autoscaling_config.py)
 # Ray's own GPU image on Docker Hub, pulled through the docker virtual repository (its Docker Hub remote).
 RAY_GPU_IMAGE = f"rayproject/ray:{RAY_VERSION}-py{PYTHON_VERSION.replace('.', '')}-gpu"
 
@@ -78,8 +79,11 @@ def worker_groups(cfg: GkeConfig) -> list[WorkerGroup]:
 
 
 def capacity(cfg: GkeConfig) -> dict:
-    """ray_capacity from the worker groups: what one pod of each offers, from min to max replicas."""
-    return {g.name: capacity_entry(g.node, g.min_replicas, g.max_replicas) for g in worker_groups(cfg)}
+    """ray_capacity as Ray's KubeRay autoscaler derives it from the RayCluster (tests/gke/test_gke_autoscaler.py):
+    the head group (one node, no CPUs for tasks), then what one pod of each worker group offers, min to max."""
+    head = head_ray_node(RayNode(cpus=cfg.ray.head.cpus, memory_gb=cfg.ray.head.memory_gb))
+    return {HEAD_GROUP: capacity_entry(head, 1, 1),
+            **{g.name: capacity_entry(g.node, g.min_replicas, g.max_replicas) for g in worker_groups(cfg)}}
 
 
 def forwarded_ports(cfg: GkeConfig) -> list[ForwardedPort]:

@@ -196,9 +196,14 @@ def worker_group(spec: RayClusterSpec, group: WorkerGroup) -> dict[str, Any]:
     }
 
 
+def head_ray_node(head: RayNode) -> RayNode:
+    """The Ray node the head is: no CPUs for tasks (they go to workers), its pod's memory."""
+    return RayNode(cpus=0, memory_gb=head.memory_gb)
+
+
 def ray_cluster(spec: RayClusterSpec) -> dict[str, Any]:
     """The RayCluster manifest."""
-    head_params = ray_start_params(RayNode(cpus=0, memory_gb=spec.head.memory_gb), **{"dashboard-host": "0.0.0.0"})
+    head_params = ray_start_params(head_ray_node(spec.head), **{"dashboard-host": "0.0.0.0"})
     manifest: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "RayCluster",

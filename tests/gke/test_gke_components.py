@@ -151,7 +151,8 @@ def test_capacity_and_access_follow_the_config():
                                "ray_worker": {"cpus": 100, "memory_gb": 1000}},
                     ray={"namespace": "training"})
     # Part 2: one H200 worker group over every pool (the compute class picks the pool), and the CPU group.
-    assert capacity(cfg) == {"h200": {"resources": {"CPU": 100, "GPU": 8, "memory": 1000 * 1024**3},
+    assert capacity(cfg) == {"headgroup": {"resources": {"CPU": 0, "memory": 16 * 1024**3}, "min_nodes": 1, "max_nodes": 1},
+                             "h200": {"resources": {"CPU": 100, "GPU": 8, "memory": 1000 * 1024**3},
                                       "min_nodes": 0, "max_nodes": 6},  # spot 5 + on-demand 1 (the default)
                              "cpu": {"resources": {"CPU": 4, "memory": 16 * 1024**3}, "min_nodes": 0, "max_nodes": 4}}
     command = access(cfg)["command"]

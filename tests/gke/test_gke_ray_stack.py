@@ -154,8 +154,9 @@ def test_config_reaches_the_ray_cluster(addon):
     assert [g["groupName"] for g in spec["workerGroupSpecs"]] == ["h200"]
     h200 = spec["workerGroupSpecs"][0]
     assert (h200["minReplicas"], h200["maxReplicas"]) == (1, 3)
-    assert addon.outputs["ray_capacity"] == {"h200": {"resources": {"CPU": 200, "GPU": 8, "memory": 2600 * 1024**3},
-                                                      "min_nodes": 1, "max_nodes": 3}}
+    assert addon.outputs["ray_capacity"] == {
+        "headgroup": {"resources": {"CPU": 0, "memory": 16 * 1024**3}, "min_nodes": 1, "max_nodes": 1},
+        "h200": {"resources": {"CPU": 200, "GPU": 8, "memory": 2600 * 1024**3}, "min_nodes": 1, "max_nodes": 3}}
     assert spec["gcsFaultToleranceOptions"]["redisAddress"] == "10.0.0.3:6379"
     secret_ref = spec["gcsFaultToleranceOptions"]["redisPassword"]["valueFrom"]["secretKeyRef"]
     secret = addon.get("kubernetes:core/v1:Secret", "ray-cluster-redis-password")

@@ -263,7 +263,7 @@ def test_outputs_follow_the_contract(gke):
 
 def test_ray_capacity_comes_from_the_pools_config(gke):
     capacity = gke.outputs["ray_capacity"]
-    assert set(capacity) == {"h200", "cpu"}  # the RayCluster's worker groups (part 2)
+    assert set(capacity) == {"headgroup", "h200", "cpu"}  # the RayCluster's groups, named as Ray's autoscaler does
     assert capacity["h200"] == {"resources": {"CPU": 200, "GPU": 8, "memory": 2600 * 1024**3},
                                 "min_nodes": 0, "max_nodes": 5}  # spot 2 + flex-start 2 + on-demand 1
 
