@@ -18,7 +18,15 @@ from components.spcs.access import SpcsAccess, SpcsAccessArgs
 from components.spcs.cluster import PoolArgs, ServiceArgs, SpcsRayCluster, SpcsRayClusterArgs
 from components.spcs.egress import SpcsEgress, SpcsEgressArgs
 from components.spcs.families import family
-from components.spcs.images import SpcsImages, SpcsImagesArgs, image_reference, image_tag, images_needed
+from components.spcs.images import (
+    SpcsImages,
+    SpcsImagesArgs,
+    context_dir,
+    image_reference,
+    image_tag,
+    images_needed,
+    ray_image_name,
+)
 from components.spcs.objects import SpcsObjects, SpcsObjectsArgs
 from components.spcs.specs import (
     HeadSpec,
@@ -70,16 +78,15 @@ def image_names(cfg: SpcsConfig) -> list[str]:
 
 def image_path(cfg: SpcsConfig, name: str) -> str:
     """An image as specs name it: /db/schema/repo/name:tag (lower case)."""
-    tag = image_tag(ROOT / "images" / name) if cfg.images.build else cfg.images.tag
+    tag = image_tag(ROOT / "images" / context_dir(name)) if cfg.images.build else cfg.images.tag
     return image_reference(cfg.database, cfg.schema_name, cfg.image_repository, name, tag)
 
 
 def ray_image(cfg: SpcsConfig, w: WorkerGroup | None = None) -> str:
     if w is not None and getattr(w, "image", None):
         return f"/{cfg.database}/{cfg.schema_name}/{cfg.image_repository}/{w.image}".lower()
-    if w is not None and family(w.instance_family).has_gpu:
-        return image_path(cfg, "spcs-ray-cuda")
-    return image_path(cfg, "spcs-raydp" if cfg.raydp else "spcs-ray")
+    gpu = w is not None and family(w.instance_family).has_gpu
+    return image_path(cfg, ray_image_name(raydp=cfg.raydp, gpu=gpu))
 
 
 def storage_env(cfg: SpcsConfig) -> dict[str, str]:
@@ -164,7 +171,7 @@ def build(cfg: SpcsConfig) -> dict:
     workers = [
         ServiceArgs(w.name, snowflake_name(stack_prefix, w.name), _pool(cfg, w.name, w),
                     render=lambda dns, w=w, r=render: r(worker_spec(cfg, w, dns)),
-                    min_instances=max(w.min_nodes, 1), max_instances=w.max_nodes)
+                    min_instances=w.min_nodes, max_instances=w.max_nodes)
         for group, render in ((cfg.workers, render_worker_spec), (cfg.custom_workers, render_custom_worker_spec))
         for w in group
     ]

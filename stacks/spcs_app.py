@@ -16,7 +16,15 @@ import pulumi_snowflake as snowflake
 
 from components.spcs.access import SpcsAccess, SpcsAccessArgs
 from components.spcs.families import family
-from components.spcs.images import SpcsImages, SpcsImagesArgs, image_reference, image_tag, images_needed
+from components.spcs.images import (
+    SpcsImages,
+    SpcsImagesArgs,
+    context_dir,
+    image_reference,
+    image_tag,
+    images_needed,
+    ray_image_name,
+)
 from components.spcs.objects import SpcsObjects, SpcsObjectsArgs
 from components.spcs_app.app_files import AppImages, AppShape, app_files
 from components.spcs_app.package import ListingArgs, SpcsAppPackage, SpcsAppPackageArgs
@@ -37,14 +45,15 @@ def image_names(cfg: SpcsAppConfig) -> list[str]:
 
 def image_path(cfg: SpcsAppConfig, name: str) -> str:
     """As specs and manifest.yml name it: /db/schema/repo/name:tag (lower case)."""
-    tag = image_tag(ROOT / "images" / name) if cfg.images.build else cfg.images.tag
+    tag = image_tag(ROOT / "images" / context_dir(name)) if cfg.images.build else cfg.images.tag
     return image_reference(cfg.database, cfg.schema_name, cfg.image_repository, name, tag)
 
 
 def app_shape(cfg: SpcsAppConfig) -> AppShape:
     names = image_names(cfg)
     path = {n: image_path(cfg, n) for n in names}
-    images = AppImages(ray=path["spcs-raydp" if cfg.raydp else "spcs-ray"], ray_cuda=path.get("spcs-ray-cuda"),
+    images = AppImages(ray=path[ray_image_name(raydp=cfg.raydp, gpu=False)],
+                       ray_cuda=path.get(ray_image_name(raydp=cfg.raydp, gpu=True)),
                        prometheus=path.get("spcs-prometheus"), grafana=path.get("spcs-grafana"))
     return AppShape(head_families=[family(f) for f in cfg.shapes.head_families],
                     worker_families=[family(f) for f in cfg.shapes.worker_families], images=images, raydp=cfg.raydp,
@@ -75,11 +84,12 @@ def access_output(cfg) -> dict:
             "account_url": f"https://{account.lower()}.snowflakecomputing.com"}
 
 
-def role_and_owner(cfg, privileges: tuple[str, ...], grant_name: str, owner_name: str) -> snowflake.Provider:
-    """The admin provider creates the role and grants it `privileges` on the account; the returned provider,
-    acting as that role, owns everything else once those grants exist (provider and consumer stacks alike)."""
+def role_and_owner(cfg, privileges: tuple[str, ...], grant_name: str, owner_name: str,
+                   grantable: tuple[str, ...] = ()) -> snowflake.Provider:
+    """The admin provider creates the role and grants it `privileges` on the account (`grantable` ones WITH GRANT
+    OPTION); the returned provider, acting as that role, owns everything else once those grants exist."""
     admin = provider("snowflake-admin", cfg, cfg.admin_role)
-    access = SpcsAccess("access", SpcsAccessArgs(cfg.role, cfg.user, cfg.grant_role_to_role, admin))
+    access = SpcsAccess("access", SpcsAccessArgs(cfg.role, cfg.user, cfg.grant_role_to_role, admin, grantable))
     grant = snowflake.GrantPrivilegesToAccountRole(
         grant_name, account_role_name=access.role_name, on_account=True,
         privileges=list(privileges), opts=pulumi.ResourceOptions(provider=admin))

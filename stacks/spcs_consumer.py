@@ -15,7 +15,7 @@ from components.spcs.egress import SpcsEgress, SpcsEgressArgs
 from components.spcs.families import family
 from components.spcs.specs import HeadSpec, Monitoring, WorkerSpec, head_node, worker_node
 from components.spcs_app.app_files import APP_GRAFANA_SECRET, APP_STAGES, SERVICES_SCHEMA
-from components.spcs_app.consumer import SpcsAppInstall, SpcsAppInstallArgs
+from components.spcs_app.consumer import APP_ACCOUNT_PRIVILEGES, SpcsAppInstall, SpcsAppInstallArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs_consumer import SpcsConsumerConfig
 from stacks.spcs import endpoint_outputs, snowflake_name
@@ -45,7 +45,8 @@ def capacity(cfg: SpcsConsumerConfig) -> dict:
 
 def build(cfg: SpcsConsumerConfig) -> dict:
     stack_prefix = snowflake_name(cfg.name_prefix, pulumi.get_stack())
-    owner = role_and_owner(cfg, INSTALL_PRIVILEGES, "access-install-privileges", "snowflake-consumer")
+    owner = role_and_owner(cfg, INSTALL_PRIVILEGES, "access-install-privileges", "snowflake-consumer",
+                           grantable=APP_ACCOUNT_PRIVILEGES)
     child = pulumi.ResourceOptions(provider=owner)
     kept = pulumi.ResourceOptions(provider=owner, protect=True, retain_on_delete=True)
 
@@ -62,9 +63,9 @@ def build(cfg: SpcsConsumerConfig) -> dict:
 
     warehouse_name = snowflake_name(stack_prefix, "WH")
     app = SpcsAppInstall("app", SpcsAppInstallArgs(
-        application=cfg.application, source=cfg.install.source, source_name=cfg.install.name, role=cfg.role,
+        application=cfg.application, listing=cfg.install.name, role=cfg.role,
         warehouse=warehouse.name, request=start_request(cfg, warehouse_name), provider=owner,
-        egress_integration=integration, version=cfg.install.version))
+        egress_integration=integration, grantable=APP_ACCOUNT_PRIVILEGES))
 
     urls = app.urls
     artifacts = f"@{cfg.application}.{APP_STAGES[0].stage.removeprefix('@')}"

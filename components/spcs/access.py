@@ -24,10 +24,14 @@ class SpcsAccessArgs:
     user: str
     parent_role: str | None  # the role hierarchy parent, e.g. SYSADMIN
     admin_provider: snowflake.Provider
+    grantable: tuple[str, ...] = ()  # of ACCOUNT_PRIVILEGES: held WITH GRANT OPTION (the role grants them onwards)
 
     def __post_init__(self) -> None:
         if self.role.upper() in ADMIN_ROLES:
             raise ValueError(f"role {self.role!r} cannot own services (allowed: a custom role)")
+        if not set(self.grantable) <= set(ACCOUNT_PRIVILEGES):
+            raise ValueError(f"grantable {sorted(set(self.grantable) - set(ACCOUNT_PRIVILEGES))} (allowed: some of "
+                             f"{', '.join(ACCOUNT_PRIVILEGES)})")
 
 
 class SpcsAccess(pulumi.ComponentResource):
@@ -41,7 +45,12 @@ class SpcsAccess(pulumi.ComponentResource):
         self.role_name = role.name
         snowflake.GrantPrivilegesToAccountRole(
             f"{name}-account-privileges", account_role_name=role.name, on_account=True,
-            privileges=list(ACCOUNT_PRIVILEGES), opts=child)
+            privileges=[p for p in ACCOUNT_PRIVILEGES if p not in args.grantable], opts=child)
+        if args.grantable:
+            # One grant per privilege set: the same privilege in two grant resources would be revoked by either.
+            snowflake.GrantPrivilegesToAccountRole(
+                f"{name}-account-privileges-grantable", account_role_name=role.name, on_account=True,
+                privileges=sorted(args.grantable), with_grant_option=True, opts=child)
         snowflake.GrantAccountRole(f"{name}-to-user", role_name=role.name, user_name=args.user, opts=child)
         if args.parent_role:
             snowflake.GrantAccountRole(f"{name}-to-parent", role_name=role.name, parent_role_name=args.parent_role,

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_snowflake as snowflake
 
+from components.spcs.families import family
 from components.spcs.spec_lint import lint
 
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]{2,}$")
@@ -31,9 +32,9 @@ class PoolArgs:
     auto_suspend_s: int
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_nodes <= self.max_nodes:
+        if not 1 <= self.min_nodes <= self.max_nodes:  # config explains why (stacks/config/spcs.py MIN_POOL_NODES)
             raise ValueError(f"pool {self.name}: min_nodes {self.min_nodes}, max_nodes {self.max_nodes} "
-                             "(allowed: 0 <= min_nodes <= max_nodes)")
+                             "(allowed: 1 <= min_nodes <= max_nodes)")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class ServiceArgs:
         if not 1 <= self.min_instances <= self.max_instances <= max(self.pool.max_nodes, 1):
             raise ValueError(f"service {self.service_name}: instances {self.min_instances}..{self.max_instances} "
                              f"(allowed: 1 <= min <= max <= the pool's max_nodes {self.pool.max_nodes})")
-        checked_spec(self.service_name, self.render(PLACEHOLDER_HEAD))
+        checked_spec(self.service_name, self.render(PLACEHOLDER_HEAD), self.pool.instance_family)
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ class SpcsRayClusterArgs:
     depends_on: Sequence[pulumi.Resource] = ()  # e.g. the pushed images
 
 
-def checked_spec(service: str, text: str) -> str:
-    problems = lint(text)
+def checked_spec(service: str, text: str, instance_family: str) -> str:
+    problems = lint(text, family(instance_family))
     if problems:
         raise ValueError(f"service {service}: the spec breaks SPCS rules:\n  " + "\n  ".join(problems))
     return text
@@ -103,7 +104,8 @@ class SpcsRayCluster(pulumi.ComponentResource):
         head = self._service(name, args.head, args.head.render(""), [*secrets, *args.depends_on])
         self.head_dns_name = head.show_outputs.apply(lambda rows: rows[0].dns_name)
         for worker in args.workers:
-            spec = self.head_dns_name.apply(lambda dns, w=worker: checked_spec(w.service_name, w.render(dns)))
+            spec = self.head_dns_name.apply(
+                lambda dns, w=worker: checked_spec(w.service_name, w.render(dns), w.pool.instance_family))
             self._service(name, worker, spec, list(args.depends_on))
         endpoints = snowflake.Execute(
             f"{name}-endpoints",

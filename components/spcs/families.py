@@ -7,6 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Requests are validated against what a node has left after Snowflake's own components, less than the table
+# below (https://docs.snowflake.com/en/release-notes/bcr-bundles/2024_06/bcr-1648); Snowflake's Ray samples
+# request 80% of a node's memory. Every container of a service instance together requests at most this share.
+REQUESTABLE = 0.8
+# CREATE COMPUTE POOL: MIN_NODES "must be greater than 0" (https://docs.snowflake.com/en/sql-reference/sql/create-compute-pool);
+# an idle pool scales to zero by suspending (AUTO_SUSPEND_SECS), not by MIN_NODES 0. Apps' pools alike.
+MIN_POOL_NODES = 1
+
 
 @dataclass(frozen=True)
 class InstanceFamily:
@@ -19,6 +27,14 @@ class InstanceFamily:
     @property
     def has_gpu(self) -> bool:
         return self.gpus > 0
+
+    @property
+    def requestable_cpu(self) -> float:
+        return round(self.vcpus * REQUESTABLE, 2)
+
+    @property
+    def requestable_memory_gib(self) -> float:
+        return round(self.memory_gib * REQUESTABLE, 2)
 
 
 _TABLE = [

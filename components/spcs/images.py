@@ -16,6 +16,10 @@ import pulumi_docker as docker
 from components.versions import RAY_VERSION
 
 IMAGE_DIRS = ("spcs-ray", "spcs-ray-cuda", "spcs-raydp", "spcs-prometheus", "spcs-grafana")
+# Images built from another image's folder with build arguments: RayDP's executors are Java Ray actors, so
+# every node that may host one (GPU nodes too) needs Java and raydp: one RayDP image per accelerator kind.
+VARIANTS = {"spcs-raydp-cuda": ("spcs-raydp", {"RAY_FLAVOR": "gpu"})}
+IMAGE_NAMES = (*IMAGE_DIRS, *VARIANTS)
 PLATFORM = "linux/amd64"  # the only platform SPCS runs
 DIGEST_LENGTH = 12
 
@@ -29,11 +33,22 @@ def context_digest(directory: Path) -> str:
     return h.hexdigest()[:DIGEST_LENGTH]
 
 
+def context_dir(name: str) -> str:
+    """The images/ folder an image is built from."""
+    return VARIANTS[name][0] if name in VARIANTS else name
+
+
+def ray_image_name(*, raydp: bool, gpu: bool) -> str:
+    """The Ray image for a node: with RayDP every node carries Java and raydp, whatever its accelerator."""
+    return {(False, False): "spcs-ray", (False, True): "spcs-ray-cuda", (True, False): "spcs-raydp",
+            (True, True): "spcs-raydp-cuda"}[(raydp, gpu)]
+
+
 def images_needed(*, raydp: bool, gpu: bool, monitoring: bool) -> list[str]:
-    """The images/ folders a Ray-on-SPCS deployment runs (the spcs stack and the Native App alike)."""
-    names = {"spcs-raydp" if raydp else "spcs-ray"}
+    """The images a Ray-on-SPCS deployment runs (the spcs stack and the Native App alike)."""
+    names = {ray_image_name(raydp=raydp, gpu=False)}
     if gpu:
-        names.add("spcs-ray-cuda")
+        names.add(ray_image_name(raydp=raydp, gpu=True))
     if monitoring:
         names |= {"spcs-prometheus", "spcs-grafana"}
     return sorted(names)
@@ -50,7 +65,7 @@ def image_tag(directory: Path) -> str:
 
 @dataclass(frozen=True)
 class SpcsImagesArgs:
-    names: list[str]  # of IMAGE_DIRS
+    names: list[str]  # of IMAGE_NAMES
     repository_url: pulumi.Input[str]  # host/db/schema/repo
     registry_user: str
     registry_token: pulumi.Input[str] | None  # secret; None: push with an existing `docker login`
@@ -59,9 +74,9 @@ class SpcsImagesArgs:
     images_dir: str = "images"  # build contexts, relative to root (kept relative: previews stay machine-independent)
 
     def __post_init__(self) -> None:
-        unknown = set(self.names) - set(IMAGE_DIRS)
+        unknown = set(self.names) - set(IMAGE_NAMES)
         if unknown:
-            raise ValueError(f"unknown images {sorted(unknown)} (allowed: {', '.join(IMAGE_DIRS)})")
+            raise ValueError(f"unknown images {sorted(unknown)} (allowed: {', '.join(IMAGE_NAMES)})")
 
 
 class SpcsImages(pulumi.ComponentResource):
@@ -78,12 +93,13 @@ class SpcsImages(pulumi.ComponentResource):
                                            password=pulumi.Output.secret(args.registry_token))
         self.refs = {}
         for image_name in sorted(set(args.names)):
-            context = f"{args.images_dir}/{image_name}"
+            context = f"{args.images_dir}/{context_dir(image_name)}"
             tag = image_tag(args.root / context)
+            build_args = {"RAY_VERSION": RAY_VERSION, **VARIANTS.get(image_name, ("", {}))[1]}
             image = docker.Image(
                 f"{name}-{image_name}",
                 image_name=url.apply(lambda u, n=image_name, t=tag: f"{u}/{n}:{t}"),
-                build=docker.DockerBuildArgs(context=context, platform=PLATFORM, args={"RAY_VERSION": RAY_VERSION}),
+                build=docker.DockerBuildArgs(context=context, platform=PLATFORM, args=build_args),
                 registry=registry,
                 skip_push=False,
                 opts=pulumi.ResourceOptions(parent=self, provider=args.docker_provider),

@@ -3,12 +3,16 @@
 Pure functions of typed inputs (no Pulumi import): the `spcs` stack renders them with the head's DNS name
 once known, and the Native App's setup script renders the same text. The `ray start` lines come from
 components/ray_node.py, plus the fixed ports SPCS needs because every port another node dials must be a
-declared endpoint.
+declared endpoint. Each Ray container runs `ray start` last (exec, --block) behind small background loops
+that copy Ray's logs (and the head's notebooks) to stage volumes; Jupyter runs inside the head container so
+that notebooks are Ray drivers in the cluster (RayDP's Spark driver breaks through Ray Client).
 """
 
 from __future__ import annotations
 
 import math
+import re
+import shlex
 from dataclasses import dataclass, field
 
 import yaml
@@ -19,6 +23,13 @@ from components.spcs.families import InstanceFamily
 SHM_FRACTION = 0.3  # share of a Ray container's memory given to /dev/shm (Ray's object store lives there)
 RAY_DATA = "/ray-data"  # block volume: Ray's temp dir and logs (stage volumes cannot be appended to)
 RAY_TEMP_DIR = f"{RAY_DATA}/tmp"
+RAY_LOGS = f"{RAY_TEMP_DIR}/session_latest/logs"
+SPARK_EVENTS = f"{RAY_DATA}/spark-events"  # spark.eventLog.dir in images/spcs-raydp/spark-defaults.conf
+NOTEBOOKS = f"{RAY_DATA}/notebooks"  # Jupyter's root: a block volume, since Jupyter saves by write-then-rename
+COPY_EVERY_S = 300  # how often logs and notebooks are copied to their stages
+# Spark executors (RayDP), torch.distributed and NCCL listen on random ports in Linux's ephemeral range;
+# Snowflake's Ray samples declare it on every Ray service (../shared/reference/spcs.md, "Ports between Ray nodes").
+EPHEMERAL_PORTS = (32768, 60999)
 LOGS_VOLUME_GIB = 50
 PROMETHEUS_PORT = 9090
 GRAFANA_PORT = 3000
@@ -33,7 +44,8 @@ SPARK_UI_PORT = 4040
 
 @dataclass(frozen=True)
 class Sidecar:
-    """A helper container in the head's service instance, with the share of the node it requests."""
+    """A helper beside Ray in the head's service instance, with the share of the node it requests
+    (Prometheus and Grafana as containers; Jupyter as a process inside the Ray head container)."""
 
     name: str
     cpu: float
@@ -57,7 +69,7 @@ class SpcsRayPorts:
     node_manager: int = 8077
     runtime_env_agent: int = 8078
     agent_grpc: int = 8079
-    agent_listen: int = 52365
+    agent_listen: int = 8081  # Ray's default 52365 lies in the ephemeral range, declared as one range below
     min_worker: int = 11000
     max_worker: int = 11999
 
@@ -75,6 +87,11 @@ class StageMount:
     volume: str
     stage: str
     mount_path: str
+
+    def volume_spec(self) -> dict:
+        """Stage Mount v2: `source: stage` + stageConfig; the raw `source: "@stage"` form is deprecated and
+        rejected for new services (https://docs.snowflake.com/en/release-notes/bcr-bundles/2026_08/bcr-2449)."""
+        return {"name": self.volume, "source": "stage", "stageConfig": {"name": self.stage}}
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,8 @@ class HeadSpec:
     env: dict[str, str] = field(default_factory=dict)
     ports: SpcsRayPorts = SpcsRayPorts()
     logs_volume_gib: int = LOGS_VOLUME_GIB
+    logs_mount: str | None = "/raydplogs"  # a stage mount path Ray's logs are copied to; None: not copied
+    notebooks_mount: str | None = "/artifacts"  # a stage mount path notebooks are copied to (under notebooks/)
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,7 @@ class WorkerSpec:
     resources: dict[str, float] = field(default_factory=dict)  # Ray custom resources per node
     env: dict[str, str] = field(default_factory=dict)
     ports: SpcsRayPorts = SpcsRayPorts()
+    logs_mount: str | None = "/raydplogs"
 
 
 # ------------------------------------------------------------------------------------------- sizing
@@ -125,7 +145,7 @@ def sidecars(monitoring: bool, jupyter: bool) -> list[Sidecar]:
 
 @dataclass(frozen=True)
 class RayShare:
-    """What the Ray container of one node gets: the node minus its sidecars, /dev/shm out of the memory."""
+    """What Ray gets on one node: the node's requestable share minus its helpers, /dev/shm out of the memory."""
 
     cpu: float
     memory_gib: float
@@ -139,8 +159,8 @@ class RayShare:
 
 
 def ray_share(family: InstanceFamily, helpers: list[Sidecar] = ()) -> RayShare:
-    cpu = family.vcpus - sum(s.cpu for s in helpers)
-    memory = family.memory_gib - sum(s.memory_gib for s in helpers)
+    cpu = round(family.requestable_cpu - sum(s.cpu for s in helpers), 3)
+    memory = round(family.requestable_memory_gib - sum(s.memory_gib for s in helpers), 3)
     return RayShare(cpu, memory, max(1, math.floor(memory * SHM_FRACTION)), family.gpus)
 
 
@@ -188,6 +208,57 @@ def worker_command(node: RayNode, head_address: str, ports: SpcsRayPorts = SpcsR
     return [*args, *node_port_args(ports, temp_dir), "--block"]
 
 
+def copy_to_stage(source: str, target: str) -> str:
+    """Copy what changed under `source` into `target` on a stage volume. Stage volumes take no appends,
+    renames or in-place edits, so each changed file is removed and written anew (--remove-destination)."""
+    return (f"mkdir -p {target} && cp -r -u --remove-destination {source}/. {target}/ 2>/dev/null || true")
+
+
+def every(seconds: int, command: str) -> str:
+    return f"(while sleep {seconds}; do {command}; done) &"
+
+
+TEMPLATE_VAR = re.compile(r"\{\{ *\w+ *\}\}")  # a spec template variable, e.g. {{ head_host }}
+
+
+def _shell_word(arg: str) -> str:
+    """shlex.quote, except that template variables count as safe: Snowflake fills them in (with a DNS name)
+    before the shell sees the script, so a template renders exactly like the spec it becomes."""
+    plain = TEMPLATE_VAR.sub("x", arg)
+    return arg if shlex.quote(plain) == plain else shlex.quote(arg)
+
+
+def container_command(ray_args: list[str], background: list[str]) -> list[str]:
+    """bash runs the background helpers, then becomes `ray start --block`: the container lives as long as Ray."""
+    return ["/bin/bash", "-c", "\n".join([*background, "exec " + " ".join(map(_shell_word, ray_args))])]
+
+
+def log_copies(logs_mount: str | None, node: str, spark: bool = False) -> list[str]:
+    """Ray's logs (and Spark's event logs) copied to the logs stage under <node>/<host>, every few minutes."""
+    if logs_mount is None:
+        return []
+    target = f"{logs_mount}/{node}/$(hostname)"
+    copies = [copy_to_stage(RAY_LOGS, f"{target}/ray")]
+    if spark:
+        copies.append(copy_to_stage(SPARK_EVENTS, f"{target}/spark-events"))
+    prepare = [f"mkdir -p {SPARK_EVENTS}"] if spark else []  # Spark refuses a missing event log dir
+    return [*prepare, every(COPY_EVERY_S, " ; ".join(copies))]
+
+
+def jupyter_lines(notebooks_mount: str | None) -> list[str]:
+    """JupyterLab in the head container: notebooks are Ray drivers (RAY_ADDRESS=auto finds this node's GCS),
+    kept on the block volume, restored from and copied to the stage."""
+    lines = [f"mkdir -p {NOTEBOOKS}"]
+    if notebooks_mount is not None:
+        saved = f"{notebooks_mount}/notebooks"
+        lines += [f"cp -r -n {saved}/. {NOTEBOOKS}/ 2>/dev/null || true",
+                  every(COPY_EVERY_S, copy_to_stage(NOTEBOOKS, saved))]
+    # No token: the public endpoint is behind Snowflake authentication already.
+    lines.append(f"RAY_ADDRESS=auto jupyter lab --ip=0.0.0.0 --port={JUPYTER_PORT} --no-browser "
+                 f"--ServerApp.token= --ServerApp.root_dir={NOTEBOOKS} > {RAY_DATA}/jupyter.log 2>&1 &")
+    return lines
+
+
 # ----------------------------------------------------------------------------------------- pieces
 
 
@@ -218,15 +289,17 @@ def _ray_volumes(share: RayShare, stages: list[StageMount], data_source: dict) -
                {"name": "ray-data", **data_source}]
     mounts = [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "ray-data", "mountPath": RAY_DATA}]
     for stage in stages:
-        volumes.append({"name": stage.volume, "source": stage.stage})
+        volumes.append(stage.volume_spec())
         mounts.append({"name": stage.volume, "mountPath": stage.mount_path})
     return volumes, mounts
 
 
 def _tcp_endpoints(ports: SpcsRayPorts) -> list[dict]:
-    """Ray's node-to-node ports: private TCP, the worker ports as a range."""
+    """Ray's node-to-node ports: private TCP, the worker ports and the ephemeral range as ranges."""
     out = [{"name": name, "port": port, "protocol": "TCP", "public": False} for name, port in ports.tcp().items()]
     out.append({"name": "ray-workers", "portRange": f"{ports.min_worker}-{ports.max_worker}", "protocol": "TCP",
+                "public": False})
+    out.append({"name": "ephemeral", "portRange": "{}-{}".format(*EPHEMERAL_PORTS), "protocol": "TCP",
                 "public": False})
     return out
 
@@ -243,6 +316,14 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    """Multi-line strings (container scripts) as literal blocks, one script line per YAML line."""
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_NoAliases.add_representer(str, _str)
+
+
 def _dump(spec: dict) -> str:
     return yaml.dump({"spec": spec}, Dumper=_NoAliases, sort_keys=False, default_flow_style=False, width=1000)
 
@@ -250,7 +331,7 @@ def _dump(spec: dict) -> str:
 # ------------------------------------------------------------------------------------------- specs
 
 
-def _head(spec: HeadSpec, extra_env: dict[str, str], extra_endpoints: list[dict]) -> str:
+def _head(spec: HeadSpec, extra_env: dict[str, str], extra_endpoints: list[dict], spark: bool = False) -> str:
     helpers = sidecars(spec.monitoring is not None, spec.jupyter)
     share = ray_share(spec.family, helpers)
     volumes, mounts = _ray_volumes(share, spec.stages, {"source": "block", "size": f"{spec.logs_volume_gib}Gi"})
@@ -259,14 +340,20 @@ def _head(spec: HeadSpec, extra_env: dict[str, str], extra_endpoints: list[dict]
     if spec.monitoring:
         env |= {"RAY_PROMETHEUS_HOST": f"http://localhost:{PROMETHEUS_PORT}",
                 "RAY_GRAFANA_HOST": f"http://localhost:{GRAFANA_PORT}"}
+    background = log_copies(spec.logs_mount, "head", spark)
+    # Jupyter's share of the node is requested by the Ray head container it runs in (Ray does not count it).
+    cpu, memory = share.cpu, share.memory_gib
+    if spec.jupyter:
+        background += jupyter_lines(spec.notebooks_mount)
+        cpu, memory = cpu + JUPYTER.cpu, memory + JUPYTER.memory_gib
     containers = [{
         "name": "ray-head",
         "image": spec.image,
-        "command": head_command(head_node(spec), ports),
+        "command": container_command(head_command(head_node(spec), ports), background),
         "env": _env(env),
         "readinessProbe": {"port": ports.dashboard, "path": "/api/gcs_healthz"},
         "volumeMounts": mounts,
-        "resources": resources(share.cpu, share.memory_gib, share.gpus),
+        "resources": resources(cpu, memory, share.gpus),
     }]
     endpoints = [_http("dashboard", ports.dashboard), _http("serve", SERVE_PORT)]
     if spec.monitoring:
@@ -285,15 +372,6 @@ def _head(spec: HeadSpec, extra_env: dict[str, str], extra_endpoints: list[dict]
             "volumeMounts": data, "resources": resources(GRAFANA.cpu, GRAFANA.memory_gib)})
         endpoints += [_http("grafana", GRAFANA_PORT), _http("prometheus", PROMETHEUS_PORT)]
     if spec.jupyter:
-        root = next((s.mount_path for s in spec.stages), "/tmp")  # notebooks kept on the first stage
-        containers.append({
-            "name": "jupyter", "image": spec.image,
-            # No token: the public endpoint is behind Snowflake authentication already.
-            "command": ["jupyter", "lab", "--ip=0.0.0.0", f"--port={JUPYTER_PORT}", "--no-browser",
-                        "--ServerApp.token=", f"--ServerApp.root_dir={root}"],
-            "env": _env({"RAY_ADDRESS": f"ray://localhost:{ports.client}", **spec.env, **extra_env}),
-            "volumeMounts": [m for m in mounts if m["name"] not in ("dshm", "ray-data")],
-            "resources": resources(JUPYTER.cpu, JUPYTER.memory_gib)})
         endpoints.append(_http("jupyter", JUPYTER_PORT))
     endpoints += [{"name": "ray-client", "port": ports.client, "protocol": "TCP", "public": False}]
     endpoints += _tcp_endpoints(ports) + extra_endpoints
@@ -306,13 +384,14 @@ def render_head_spec(spec: HeadSpec) -> str:
 
 
 def render_raydp_head_spec(spec: HeadSpec) -> str:
-    """The head as the Spark driver (RayDP): the Spark driver and block manager ports open to the workers."""
+    """The head as the Spark driver (RayDP): driver and block manager ports open to the workers, the Spark UI
+    public, Spark's event logs copied to the logs stage."""
     env = {"RAYDP_SPARK_DRIVER_PORT": str(SPARK_DRIVER_PORT),
            "RAYDP_SPARK_BLOCK_MANAGER_PORT": str(SPARK_BLOCK_MANAGER_PORT)}
     endpoints = [{"name": "spark-driver", "port": SPARK_DRIVER_PORT, "protocol": "TCP", "public": False},
                  {"name": "spark-block-manager", "port": SPARK_BLOCK_MANAGER_PORT, "protocol": "TCP", "public": False},
-                 {"name": "spark-ui", "port": SPARK_UI_PORT, "protocol": "TCP", "public": False}]
-    return _head(spec, env, endpoints)
+                 _http("spark-ui", SPARK_UI_PORT)]  # the UI of the Spark session a driver on the head runs
+    return _head(spec, env, endpoints, spark=True)
 
 
 def _worker(spec: WorkerSpec, name: str, extra_env: dict[str, str]) -> str:
@@ -322,7 +401,8 @@ def _worker(spec: WorkerSpec, name: str, extra_env: dict[str, str]) -> str:
     container = {
         "name": name,
         "image": spec.image,
-        "command": worker_command(worker_node(spec), f"{spec.head_host}:{ports.gcs}", ports),
+        "command": container_command(worker_command(worker_node(spec), f"{spec.head_host}:{ports.gcs}", ports),
+                                     log_copies(spec.logs_mount, name)),
         "env": _env({"RAY_PLATFORM_NODE": name, "RAY_HEAD_ADDRESS": f"{spec.head_host}:{ports.gcs}",
                      **spec.env, **extra_env}),
         "readinessProbe": {"port": ports.agent_listen, "path": "/api/local_raylet_healthz"},

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from components.spcs.families import InstanceFamily
+from components.spcs.families import MIN_POOL_NODES, InstanceFamily
 from components.spcs.spec_lint import lint
 from components.spcs.specs import (
     HeadSpec,
@@ -40,6 +40,9 @@ APP_GRAFANA_SECRET = SecretEnv(f"{SERVICES_SCHEMA}.grafana_admin_password", "GF_
 REQUIRED_MANIFEST_KEYS = ("manifest_version", "artifacts", "privileges", "references")
 REQUIRED_ARTIFACTS = ("setup_script", "readme", "default_streamlit", "container_services")
 PRIVILEGES = ("BIND SERVICE ENDPOINT", "CREATE COMPUTE POOL", "CREATE WAREHOUSE")
+# manifest.yml: an app offering GPU families sets artifacts.container_services.uses_gpu; configuration.trace_level
+# is one of these strings (https://docs.snowflake.com/en/developer-guide/native-apps/manifest-reference).
+TRACE_LEVELS = ("OFF", "ALWAYS", "ON_EVENT")
 EXCLUDED = ("__pycache__", ".pyc")
 
 
@@ -76,7 +79,8 @@ class AppShape:
         if not self.head_families or not self.worker_families:
             raise ValueError("an app needs at least one head and one worker family (allowed: e.g. CPU_X64_M)")
         if any(f.has_gpu for f in self.worker_families) and not self.images.ray_cuda:
-            raise ValueError("GPU worker families need images.ray_cuda (allowed: the spcs-ray-cuda image path)")
+            raise ValueError("GPU worker families need images.ray_cuda "
+                             "(allowed: the spcs-ray-cuda or spcs-raydp-cuda image path)")
         if self.monitoring and not (self.images.prometheus and self.images.grafana):
             raise ValueError("monitoring needs images.prometheus and images.grafana (allowed: their image paths)")
 
@@ -102,10 +106,12 @@ def worker_spec(shape: AppShape, family: InstanceFamily, head_host: str = HEAD_H
 def spec_files(shape: AppShape) -> dict[str, str]:
     """Every spec the app ships, by path; each passes the SPCS linter (placeholder substituted)."""
     render_head = render_raydp_head_spec if shape.raydp else render_head_spec
+    families = {spec_path("head", f): f for f in shape.head_families} | {spec_path("worker", f): f
+                                                                          for f in shape.worker_families}
     files = {spec_path("head", f): render_head(head_spec(shape, f)) for f in shape.head_families}
     files |= {spec_path("worker", f): render_worker_spec(worker_spec(shape, f)) for f in shape.worker_families}
     for path, text in files.items():
-        problems = lint(fill_template(text, "ray-head.lint.invalid"))
+        problems = lint(fill_template(text, "ray-head.lint.invalid"), families[path])
         if problems:
             raise ValueError(f"{path}: the spec breaks SPCS rules:\n  " + "\n  ".join(problems))
     return files
@@ -126,22 +132,23 @@ def catalog(shape: AppShape) -> dict:
         "jupyter": shape.jupyter,
         "raydp": shape.raydp,
         "grafana_secret": shape.grafana_secret.object_name if shape.monitoring else None,
+        "min_pool_nodes": MIN_POOL_NODES,
     }
 
 
-def render_manifest(base: str, images: list[str], version: str, label: str) -> str:
+def render_manifest(base: str, images: list[str], version: str, label: str, uses_gpu: bool = False) -> str:
     """The repo's manifest.yml with the version and exactly the images the specs run."""
     document = yaml.safe_load(base)
     document["version"] = {"name": version, "label": label}
-    document["artifacts"]["container_services"] = {"images": sorted(images)}
-    problems = manifest_problems(document)
+    document["artifacts"]["container_services"] = {"images": sorted(images), "uses_gpu": uses_gpu}
+    problems = manifest_problems(document, uses_gpu)
     if problems:
         raise ValueError("manifest.yml: " + "; ".join(problems))
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def manifest_problems(document: dict) -> list[str]:
-    """Keys a Native App with containers needs, as `key: problem (allowed: ...)`."""
+def manifest_problems(document: dict, uses_gpu: bool = False) -> list[str]:
+    """Keys a Native App with containers needs, as `key: problem (allowed: ...)`; `uses_gpu`: GPU families offered."""
     out = [f"{key}: missing (allowed: see Snowflake's manifest reference)" for key in REQUIRED_MANIFEST_KEYS
            if key not in document]
     artifacts = document.get("artifacts") or {}
@@ -152,6 +159,12 @@ def manifest_problems(document: dict) -> list[str]:
     for i, image in enumerate((artifacts.get("container_services") or {}).get("images") or []):
         if not str(image).startswith("/") or ":" not in str(image):
             out.append(f"artifacts.container_services.images[{i}]: {image!r} (allowed: /db/schema/repo/name:tag)")
+    if uses_gpu and (artifacts.get("container_services") or {}).get("uses_gpu") is not True:
+        out.append("artifacts.container_services.uses_gpu: not true while GPU instance families are offered "
+                   "(allowed: true)")
+    trace = (document.get("configuration") or {}).get("trace_level", "OFF")
+    if trace not in TRACE_LEVELS:  # a bare OFF in YAML reads as false
+        out.append(f"configuration.trace_level: {trace!r} (allowed: the strings {', '.join(TRACE_LEVELS)}; quote OFF)")
     return out
 
 
@@ -164,7 +177,8 @@ def source_files(app_dir: Path) -> dict[str, str]:
 def app_files(app_dir: Path, shape: AppShape, version: str, label: str) -> dict[str, str]:
     """Everything uploaded for one version/patch, by path relative to the version's root."""
     files = source_files(app_dir)
-    files[MANIFEST] = render_manifest((app_dir / MANIFEST).read_text(), shape.images.listed(), version, label)
+    files[MANIFEST] = render_manifest((app_dir / MANIFEST).read_text(), shape.images.listed(), version, label,
+                                      uses_gpu=any(f.has_gpu for f in [*shape.head_families, *shape.worker_families]))
     files |= spec_files(shape)
     files[CATALOG] = json.dumps(catalog(shape), indent=2, sort_keys=True) + "\n"
     return dict(sorted(files.items()))

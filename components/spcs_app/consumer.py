@@ -16,8 +16,9 @@ import pulumi_snowflake as snowflake
 
 from components.spcs.cluster import public_urls
 
-SOURCES = ("listing", "package")
-ACCOUNT_GRANTS = "BIND SERVICE ENDPOINT, CREATE COMPUTE POOL"  # what the app's manifest requests, minus warehouses
+# What the app's manifest requests, minus warehouses (the app gets usage on the consumer's warehouse instead).
+APP_ACCOUNT_PRIVILEGES = ("BIND SERVICE ENDPOINT", "CREATE COMPUTE POOL")
+ACCOUNT_GRANTS = ", ".join(APP_ACCOUNT_PRIVILEGES)
 APP_ROLE = "APP_USER"
 EGRESS_REFERENCE = "EGRESS_EAI"
 
@@ -25,27 +26,27 @@ EGRESS_REFERENCE = "EGRESS_EAI"
 @dataclass(frozen=True)
 class SpcsAppInstallArgs:
     application: str
-    source: str  # "listing" or "package"
-    source_name: str  # the listing's global name, or the application package
+    listing: str  # the listing's global name (FROM APPLICATION PACKAGE installs only in the package's own account)
     role: str  # the consumer role that owns the app
     warehouse: pulumi.Input[str]
     request: dict[str, Any]  # start_cluster's argument: head, workers, warehouse
     provider: snowflake.Provider
     egress_integration: pulumi.Input[str] | None = None
-    version: str | None = None  # package installs only: pin a version (default: the release directive)
+    grantable: tuple[str, ...] = ()  # account privileges `role` holds WITH GRANT OPTION
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ValueError(f"source {self.source!r} (allowed: {', '.join(SOURCES)})")
-        if self.version and self.source != "package":
-            raise ValueError("version: only for installs from a package (allowed: unset for a listing)")
+        # Granting a privilege onwards (here: to the app) needs it WITH GRANT OPTION
+        # (https://docs.snowflake.com/en/sql-reference/sql/grant-privilege).
+        missing = [p for p in APP_ACCOUNT_PRIVILEGES if p not in self.grantable]
+        if missing:
+            raise ValueError(f"role {self.role}: holds {', '.join(missing)} without grant option, so it cannot grant "
+                             "them to the app (allowed: grantable includes every privilege the app is granted)")
 
 
 def install_sql(args: SpcsAppInstallArgs) -> str:
-    if args.source == "listing":
-        return f"CREATE APPLICATION IF NOT EXISTS {args.application} FROM LISTING '{args.source_name}'"
-    using = f" USING VERSION {args.version}" if args.version else ""
-    return f"CREATE APPLICATION IF NOT EXISTS {args.application} FROM APPLICATION PACKAGE {args.source_name}{using}"
+    """CREATE APPLICATION has no IF NOT EXISTS (https://docs.snowflake.com/en/sql-reference/sql/create-application);
+    Execute runs it once per install and drops the app on destroy."""
+    return f"CREATE APPLICATION {args.application} FROM LISTING '{args.listing}'"
 
 
 def start_sql(application: str, request: dict[str, Any]) -> str:

@@ -73,8 +73,8 @@ class SpcsAppPackage(pulumi.ComponentResource):
         self._args = args
         pkg, stage_fqn = args.package, f"{args.package}.{args.stage_schema}.{args.stage}"
         package = self._sql(f"{name}-package",
-                            f"CREATE APPLICATION PACKAGE IF NOT EXISTS {pkg} DISTRIBUTION = {args.distribution} "
-                            "COMMENT = 'ray-platform: Ray on SPCS'",
+                            f"CREATE APPLICATION PACKAGE IF NOT EXISTS {pkg} ENABLE_RELEASE_CHANNELS = TRUE "
+                            f"DISTRIBUTION = {args.distribution} COMMENT = 'ray-platform: Ray on SPCS'",
                             f"DROP APPLICATION PACKAGE IF EXISTS {pkg}", query=f"SHOW APPLICATION PACKAGES LIKE '{pkg}'",
                             protect=True, retain_on_delete=True, depends_on=args.depends_on)
         schema = self._sql(f"{name}-schema", f"CREATE SCHEMA IF NOT EXISTS {pkg}.{args.stage_schema}",
@@ -102,8 +102,10 @@ class SpcsAppPackage(pulumi.ComponentResource):
                               opts=self._opts(depends_on=[directive]))
         if args.test_install:
             app = args.test_install
+            # No IF NOT EXISTS in CREATE APPLICATION's grammar; the package's own account may install from it
+            # (https://docs.snowflake.com/en/sql-reference/sql/create-application).
             install = pulumi.Output.concat(
-                f"CREATE APPLICATION IF NOT EXISTS {app} FROM APPLICATION PACKAGE {pkg} USING VERSION {args.version} "
+                f"CREATE APPLICATION {app} FROM APPLICATION PACKAGE {pkg} USING VERSION {args.version} "
                 "PATCH ", version.patch.apply(str))
             # Same name on every change: drop the old install before creating the new one.
             self._sql(f"{name}-test-install", install, f"DROP APPLICATION IF EXISTS {app} CASCADE",

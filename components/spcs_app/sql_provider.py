@@ -1,6 +1,11 @@
 """Dynamic resources for what pulumi-snowflake lacks: uploading the app's files into the package's stage,
 adding a version or patch, and setting the release directive (snowflake-connector-python).
 
+One release model, release channels (on by default for new packages, and the package is created with them
+explicitly): a version is registered, added to the DEFAULT channel, and released by that channel's default
+release directive (https://docs.snowflake.com/en/sql-reference/sql/alter-application-package-release-channel).
+The legacy package-level `SET DEFAULT RELEASE DIRECTIVE` is never used.
+
 Connection settings that are not secret (account, user, role) are inputs; the key is read at run time inside
 the methods from SNOWFLAKE_PRIVATE_KEY (PEM) or SNOWFLAKE_PRIVATE_KEY_PATH (+ SNOWFLAKE_PRIVATE_KEY_PASSPHRASE),
 so nothing secret is pickled into the state. Tests inject `connect` (a fake cursor) instead.
@@ -15,6 +20,8 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from components.dynamic import pickled_by_value
+
+RELEASE_CHANNEL = "DEFAULT"  # what every consumer with access to the listing installs
 
 
 class SnowflakeSqlProvider(ResourceProvider):
@@ -81,7 +88,8 @@ class AppStageFilesProvider(SnowflakeSqlProvider):
 
 
 class AppVersionProvider(SnowflakeSqlProvider):
-    """ADD VERSION the first time, ADD PATCH FOR VERSION when the files change; `patch` is read back."""
+    """REGISTER VERSION and add it to the release channel the first time, ADD PATCH FOR VERSION when the files
+    change; `patch` is read back."""
 
     def _add(self, props: dict[str, Any]) -> dict[str, Any]:
         cur = self.cursor(props["connection"])
@@ -93,8 +101,10 @@ class AppVersionProvider(SnowflakeSqlProvider):
             self.rows(cur, f"ALTER APPLICATION PACKAGE {package} ADD PATCH FOR VERSION {version} "
                            f"USING '{props['location']}' LABEL = '{label}'")
         else:
-            self.rows(cur, f"ALTER APPLICATION PACKAGE {package} ADD VERSION {version} "
+            self.rows(cur, f"ALTER APPLICATION PACKAGE {package} REGISTER VERSION {version} "
                            f"USING '{props['location']}' LABEL = '{label}'")
+            self.rows(cur, f"ALTER APPLICATION PACKAGE {package} MODIFY RELEASE CHANNEL {RELEASE_CHANNEL} "
+                           f"ADD VERSION {version}")
         patches = [int(r["patch"]) for r in self.rows(cur, show) if str(r.get("version", "")).upper() == version.upper()]
         if not patches:
             raise RuntimeError(f"{package}: version {version} not found after adding it")
@@ -119,16 +129,18 @@ class AppVersionProvider(SnowflakeSqlProvider):
         directives = self.rows(cur, f"SHOW RELEASE DIRECTIVES IN APPLICATION PACKAGE {package}")
         if any(str(d.get("version", "")).upper() == version.upper() for d in directives):
             return
-        self.rows(cur, f"ALTER APPLICATION PACKAGE {package} DROP VERSION {version}")
+        self.rows(cur, f"ALTER APPLICATION PACKAGE {package} MODIFY RELEASE CHANNEL {RELEASE_CHANNEL} "
+                       f"DROP VERSION {version}")
+        self.rows(cur, f"ALTER APPLICATION PACKAGE {package} DEREGISTER VERSION {version}")
 
 
 class ReleaseDirectiveProvider(SnowflakeSqlProvider):
-    """The default release directive: what consumers install and upgrade to."""
+    """The release channel's default release directive: what consumers install and upgrade to."""
 
     def _set(self, props: dict[str, Any]) -> None:
         self.rows(self.cursor(props["connection"]),
-                  f"ALTER APPLICATION PACKAGE {props['package']} SET DEFAULT RELEASE DIRECTIVE "
-                  f"VERSION = {props['version']} PATCH = {int(props['patch'])}")
+                  f"ALTER APPLICATION PACKAGE {props['package']} MODIFY RELEASE CHANNEL {RELEASE_CHANNEL} "
+                  f"SET DEFAULT RELEASE DIRECTIVE VERSION = {props['version']} PATCH = {int(props['patch'])}")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         self._set(props)

@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from components.spcs.families import FAMILIES, family
+from components.spcs.families import FAMILIES, MIN_POOL_NODES, family
 from components.spcs.specs import ray_share, sidecars
 from stacks.config import Strict, dns_label, duplicates
 
@@ -37,11 +37,24 @@ def known_family(value: str) -> str:
     return value
 
 
+def pool_problems(key: str, groups: list) -> list[str]:
+    """Each node group's compute pool: MIN_POOL_NODES (cited in components/spcs/families.py) <= min_nodes <= max_nodes."""
+    problems = []
+    for i, w in enumerate(groups):
+        if w.min_nodes < MIN_POOL_NODES:
+            problems.append(f"{key}[{i}].min_nodes: {w.min_nodes} (allowed: {MIN_POOL_NODES} to {w.max_nodes}; a compute "
+                            "pool's MIN_NODES must be greater than 0, and an idle pool suspends after auto_suspend_s)")
+        elif w.min_nodes > w.max_nodes:
+            problems.append(f"{key}[{i}].min_nodes: {w.min_nodes} > max_nodes {w.max_nodes} "
+                            f"(allowed: {MIN_POOL_NODES} to {w.max_nodes})")
+    return problems
+
+
 class ComputeGroup(Strict):
     """One compute pool and the service that runs on it."""
 
     instance_family: str = "CPU_X64_M"
-    min_nodes: int = Field(default=1, ge=0, le=100)
+    min_nodes: int = Field(default=1, ge=0, le=100)  # >= MIN_POOL_NODES: checked with its reason in pool_problems
     max_nodes: int = Field(default=1, ge=1, le=100)
     auto_suspend_s: int = Field(default=3600, ge=0, le=604800)  # an idle pool suspends after this long
 
@@ -187,11 +200,7 @@ class SpcsConfig(Strict):
             problems.append(f"role: {self.role!r} cannot own services (allowed: a custom role, not "
                             f"{', '.join(ADMIN_ROLES)})")
         problems += duplicates("workers", [w.name for w in self.all_workers])
-        for key, groups in (("workers", self.workers), ("custom_workers", self.custom_workers)):
-            for i, w in enumerate(groups):
-                if w.min_nodes > w.max_nodes:
-                    problems.append(f"{key}[{i}].min_nodes: {w.min_nodes} > max_nodes {w.max_nodes} "
-                                    f"(allowed: 0 to {w.max_nodes})")
+        problems += pool_problems("workers", self.workers) + pool_problems("custom_workers", self.custom_workers)
         share = ray_share(family(self.head.instance_family), sidecars(self.monitoring, self.jupyter))
         if share.cpu < MIN_HEAD_CPU or share.memory_gib < MIN_HEAD_MEMORY_GIB:
             bigger = [f for f, spec in FAMILIES.items() if not spec.has_gpu and spec.vcpus >= 3]
@@ -199,6 +208,12 @@ class SpcsConfig(Strict):
                 f"head.instance_family: {self.head.instance_family} leaves {share.cpu} vCPU and "
                 f"{share.memory_gib} GiB for the Ray head beside its sidecars (allowed: at least {MIN_HEAD_CPU} "
                 f"vCPU and {MIN_HEAD_MEMORY_GIB} GiB: {', '.join(bigger)}, or monitoring/jupyter off)")
+        if self.raydp:
+            # RayDP's executors are Java Ray actors on any node (https://github.com/oap-project/raydp#spark-on-ray):
+            # every node runs the RayDP image of its accelerator kind, never an image without Java and raydp.
+            problems += [f"custom_workers[{i}].image: {w.image!r} with raydp true (allowed: unset, so the group runs "
+                         "the RayDP image: Spark executors may land on any node and need Java and raydp)"
+                         for i, w in enumerate(self.custom_workers) if w.image]
         if not self.images.build and self.images.tag is None:
             problems.append("images.tag: missing with images.build false (allowed: the tag already pushed)")
         return problems

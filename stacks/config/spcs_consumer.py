@@ -10,16 +10,16 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from stacks.config import Strict, dns_label, duplicates
-from stacks.config.spcs import ADMIN_ROLES, Egress, Warehouse, identifier, known_family
+from stacks.config.spcs import ADMIN_ROLES, Egress, Warehouse, identifier, known_family, pool_problems
 from stacks.config.spcs_app import account_name, pem
 
 
 class Install(Strict):
-    """`listing`: the listing's global name (Snowsight shows it, e.g. GZ1Z2ABC3D); `package`: a package name."""
+    """The listing's global name (Snowsight shows it, e.g. GZ1Z2ABC3D); the listing's release directive decides
+    the version."""
 
-    source: Literal["listing", "package"] = "listing"
+    source: str = "listing"  # the only source another account can install from; checked in cross_checks
     name: str
-    version: str | None = None  # package installs only; default: the package's release directive
 
     @field_validator("name")
     @classmethod
@@ -77,14 +77,13 @@ class SpcsConsumerConfig(Strict):
         if self.role in ADMIN_ROLES:
             problems.append(f"role: {self.role!r} cannot own the application (allowed: a custom role, not "
                             f"{', '.join(ADMIN_ROLES)})")
-        problems += duplicates("workers", [w.name for w in self.workers])
+        problems += duplicates("workers", [w.name for w in self.workers]) + pool_problems("workers", self.workers)
         for i, w in enumerate(self.workers):
             if w.name == "head":
                 problems.append(f"workers[{i}].name: 'head' is the head's group (allowed: another name)")
-            if w.min_nodes > w.max_nodes:
-                problems.append(f"workers[{i}].min_nodes: {w.min_nodes} > max_nodes {w.max_nodes} "
-                                f"(allowed: 0 to {w.max_nodes})")
-        if self.install.version and self.install.source != "package":
-            problems.append(f"install.version: {self.install.version!r} with source listing "
-                            "(allowed: unset; a listing installs its release directive)")
+        if self.install.source != "listing":
+            # FROM APPLICATION PACKAGE installs only in the package's own account; others install FROM LISTING
+            # (https://docs.snowflake.com/en/sql-reference/sql/create-application).
+            problems.append(f"install.source: {self.install.source!r} (allowed: listing; an application package "
+                            "installs only in its own account: use the spcs-app stack's test_install there)")
         return problems

@@ -77,15 +77,17 @@ def test_services_use_their_pools_and_workers_carry_the_head_dns(spcs):
         assert f"{SF}/computePool:ComputePool::ray-{group}-pool" in service.dependencies
         if group != "head":
             (container,) = spec_of(spcs, f"ray-{group}")["containers"]
-            assert f"--address={dns}:6379" in container["command"]
+            assert f"--address={dns}:6379" in container["command"][2]
     gpu = spcs.get(f"{SF}/computePool:ComputePool", "ray-gpu-pool").inputs
-    assert (gpu["instanceFamily"], gpu["minNodes"], gpu["maxNodes"]) == ("GPU_NV_S", 0, 2)
+    assert (gpu["instanceFamily"], gpu["minNodes"], gpu["maxNodes"]) == ("GPU_NV_S", 1, 2)
+    for pool in spcs.by_type(f"{SF}/computePool:ComputePool"):
+        assert pool.inputs["minNodes"] >= 1 and pool.inputs["autoSuspendSecs"] > 0, pool.name
     cpu = spcs.get(f"{SF}/service:Service", "ray-cpu").inputs
     assert (cpu["minInstances"], cpu["maxInstances"]) == (1, 3)
     (gpu_container,) = spec_of(spcs, "ray-gpu")["containers"]
     assert gpu_container["resources"]["requests"]["nvidia.com/gpu"] == gpu_container["resources"]["limits"][
         "nvidia.com/gpu"] == 1
-    assert "spcs-ray-cuda" in gpu_container["image"]
+    assert "/spcs-raydp-cuda:" in gpu_container["image"]  # raydp: true, so GPU nodes can host Spark executors too
 
 
 def test_raydp_head_is_the_spark_driver_and_uses_the_raydp_image(spcs):
@@ -111,14 +113,18 @@ def test_no_egress_by_default():
 
 def test_images_are_amd64_pushed_with_secret_credentials(spcs):
     images = spcs.by_type("docker:index/image:Image")
-    assert {i.name for i in images} == {"images-spcs-raydp", "images-spcs-ray-cuda", "images-spcs-prometheus",
+    assert {i.name for i in images} == {"images-spcs-raydp", "images-spcs-raydp-cuda", "images-spcs-prometheus",
                                         "images-spcs-grafana"}
     for image in images:
         assert image.inputs["build"]["platform"] == "linux/amd64"
-        assert image.inputs["build"]["args"] == {"RAY_VERSION": spcs.outputs["ray_version"]}
+        flavor = {"RAY_FLAVOR": "gpu"} if image.name == "images-spcs-raydp-cuda" else {}
+        assert image.inputs["build"]["args"] == {"RAY_VERSION": spcs.outputs["ray_version"], **flavor}
         assert image.inputs["registry"] == "[secret]"
         assert image.revealed["registry"]["password"] == SECRETS["registry_token"]
         assert image.inputs["imageName"].startswith("myorg-myaccount.registry.snowflakecomputing.com/ray_db/")
+    assert {i.name: i.inputs["build"]["context"] for i in images} == {
+        "images-spcs-raydp": "images/spcs-raydp", "images-spcs-raydp-cuda": "images/spcs-raydp",
+        "images-spcs-prometheus": "images/spcs-prometheus", "images-spcs-grafana": "images/spcs-grafana"}
     head_image = spec_of(spcs, "ray-head")["containers"][0]["image"]
     pushed = spcs.get("docker:index/image:Image", "images-spcs-raydp").inputs["imageName"]
     assert pushed.endswith(head_image)  # the spec runs exactly what was pushed
@@ -167,5 +173,19 @@ def test_config_errors_name_key_value_and_allowed():
     assert err.value.problems == [
         "ray-platform:role: 'ACCOUNTADMIN' cannot own services (allowed: a custom role, not ACCOUNTADMIN, "
         "SECURITYADMIN, ORGADMIN)",
-        "ray-platform:workers[0].min_nodes: 3 > max_nodes 2 (allowed: 0 to 2)",
+        "ray-platform:workers[0].min_nodes: 3 > max_nodes 2 (allowed: 1 to 2)",
+    ]
+
+
+def test_config_rejects_min_nodes_zero_and_raydp_with_a_foreign_image():
+    base = {"ray-platform:environment": "spcs", "ray-platform:organization_name": "o",
+            "ray-platform:account_name": "a", "ray-platform:user": "u", "ray-platform:raydp": "true"}
+    with pytest.raises(ConfigError) as err:
+        load({**base, "ray-platform:workers": '[{"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 0}]',
+              "ray-platform:custom_workers": '[{"name": "etl", "resources": {"etl": 1}, "image": "etl:1"}]'}, set())
+    assert err.value.problems == [
+        "ray-platform:workers[0].min_nodes: 0 (allowed: 1 to 1; a compute pool's MIN_NODES must be greater than 0, "
+        "and an idle pool suspends after auto_suspend_s)",
+        "ray-platform:custom_workers[0].image: 'etl:1' with raydp true (allowed: unset, so the group runs the RayDP "
+        "image: Spark executors may land on any node and need Java and raydp)",
     ]

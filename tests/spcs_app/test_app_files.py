@@ -68,6 +68,21 @@ def test_manifest_problems_name_each_missing_piece():
     ]
 
 
+def test_manifest_declares_gpu_use_and_a_string_trace_level():
+    """A bare `trace_level: OFF` is YAML's false; GPU families need uses_gpu: true."""
+    document = yaml.safe_load((APP_DIR / "manifest.yml").read_text())
+    assert document["configuration"]["trace_level"] == "OFF"
+    document["configuration"]["trace_level"] = yaml.safe_load("OFF")
+    assert manifest_problems(document, uses_gpu=True) == [
+        "artifacts.container_services.uses_gpu: not true while GPU instance families are offered (allowed: true)",
+        "configuration.trace_level: False (allowed: the strings OFF, ALWAYS, ON_EVENT; quote OFF)"]
+    rendered = yaml.safe_load(app_files(APP_DIR, SHAPE, "V1", "Ray")["manifest.yml"])
+    assert rendered["artifacts"]["container_services"]["uses_gpu"] is True  # SHAPE offers GPU_NV_S workers
+    cpu_only = AppShape(SHAPE.head_families, [family("CPU_X64_M")], SHAPE.images)
+    assert yaml.safe_load(app_files(APP_DIR, cpu_only, "V1", "Ray")["manifest.yml"])["artifacts"][
+        "container_services"]["uses_gpu"] is False
+
+
 def test_rendered_manifest_lists_exactly_the_images_the_specs_run():
     files = app_files(APP_DIR, SHAPE, "V1", "Ray")
     manifest = yaml.safe_load(files["manifest.yml"])
@@ -151,7 +166,7 @@ def test_start_cluster_creates_pools_and_services_from_the_shipped_specs():
     catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
     session = FakeSession(ANSWERS)
     request = {"head": {"instance_family": "CPU_X64_M"}, "warehouse": "RAY_WH",
-               "workers": [{"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 0, "max_nodes": 2}]}
+               "workers": [{"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 1, "max_nodes": 2}]}
     out = json.loads(procedures().start_cluster(session, json.dumps(request), catalog))
     ddl = [s for s in session.statements if not s.startswith(("SELECT", "SHOW", "CREATE SECRET"))]
     tail = " EXTERNAL_ACCESS_INTEGRATIONS = (reference('egress_eai')) QUERY_WAREHOUSE = RAY_WH"
@@ -160,7 +175,7 @@ def test_start_cluster_creates_pools_and_services_from_the_shipped_specs():
         "AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = 3600",
         "CREATE SERVICE IF NOT EXISTS services.RAY_HEAD IN COMPUTE POOL RAY_APP_HEAD_POOL FROM SPECIFICATION_FILE = "
         f"'/specs/head-cpu_x64_m.yaml' MIN_INSTANCES = 1 MAX_INSTANCES = 1{tail}",
-        "CREATE COMPUTE POOL IF NOT EXISTS RAY_APP_GPU_POOL MIN_NODES = 0 MAX_NODES = 2 INSTANCE_FAMILY = GPU_NV_S "
+        "CREATE COMPUTE POOL IF NOT EXISTS RAY_APP_GPU_POOL MIN_NODES = 1 MAX_NODES = 2 INSTANCE_FAMILY = GPU_NV_S "
         "AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = 3600",
         "CREATE SERVICE IF NOT EXISTS services.RAY_GPU IN COMPUTE POOL RAY_APP_GPU_POOL FROM "
         "SPECIFICATION_TEMPLATE_FILE = '/specs/worker-gpu_nv_s.yaml' USING (head_host => "
@@ -175,13 +190,16 @@ def test_start_cluster_refuses_families_the_version_has_no_spec_for():
     catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
     session = FakeSession(ANSWERS)
     request = {"head": {"instance_family": "GPU_NV_L"},
-               "workers": [{"name": "Bad_Name", "instance_family": "CPU_X64_M", "min_nodes": 3, "max_nodes": 2}]}
+               "workers": [{"name": "Bad_Name", "instance_family": "CPU_X64_M", "min_nodes": 3, "max_nodes": 2},
+                           {"name": "zero", "instance_family": "CPU_X64_M", "min_nodes": 0, "max_nodes": 2}]}
     with pytest.raises(ValueError) as err:
         procedures().start_cluster(session, request, catalog)
     assert str(err.value) == (
         "start_cluster: head.instance_family: 'GPU_NV_L' (allowed: CPU_X64_M); workers[0].name: 'Bad_Name' "
         "(allowed: lower case letters, digits and '-', not 'head'); workers[0]: min_nodes 3, max_nodes 2 "
-        "(allowed: 0 <= min <= max, 1 <= max <= 100)")
+        "(allowed: 1 <= min <= max <= 100; a compute pool's MIN_NODES must be greater than 0, an idle pool suspends "
+        "instead); workers[1]: min_nodes 0, max_nodes 2 (allowed: 1 <= min <= max <= 100; a compute pool's MIN_NODES "
+        "must be greater than 0, an idle pool suspends instead)")
     assert session.statements == []  # nothing created
 
 
@@ -196,9 +214,12 @@ def test_stop_cluster_drops_services_before_pools():
 
 def test_scale_group_changes_pool_and_service():
     session = FakeSession(ANSWERS)
-    procedures().scale_group(session, "cpu", 0, 5)
-    assert session.statements[1:] == ["ALTER COMPUTE POOL RAY_APP_CPU_POOL SET MIN_NODES = 0 MAX_NODES = 5",
-                                      "ALTER SERVICE services.RAY_CPU SET MIN_INSTANCES = 1 MAX_INSTANCES = 5"]
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    procedures().scale_group(session, "cpu", 2, 5, catalog)
+    assert session.statements[1:] == ["ALTER COMPUTE POOL RAY_APP_CPU_POOL SET MIN_NODES = 2 MAX_NODES = 5",
+                                      "ALTER SERVICE services.RAY_CPU SET MIN_INSTANCES = 2 MAX_INSTANCES = 5"]
+    with pytest.raises(ValueError, match="allowed: a worker group, 1 <= min <= max <= 100"):
+        procedures().scale_group(session, "cpu", 0, 5, catalog)
 
 
 def test_every_procedure_handler_in_the_setup_script_exists():

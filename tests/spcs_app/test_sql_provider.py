@@ -73,13 +73,14 @@ def test_files_upload_again_only_when_their_digest_changes():
     assert changed.changes and changed.replaces == ["folder"] and changed.delete_before_replace is False
 
 
-def test_first_version_is_added_then_patch_read_back():
+def test_first_version_is_registered_added_to_the_default_channel_then_patch_read_back():
     cursor = FakeCursor({"SHOW VERSIONS": [[], [{"version": "V1", "patch": 0}]]})
     props = {"connection": CONNECTION, "package": PKG, "version": "V1", "label": "Ray's app", "location": LOCATION}
     result = provider(AppVersionProvider, cursor).create(props)
     assert cursor.statements == [
         f"SHOW VERSIONS LIKE 'V1' IN APPLICATION PACKAGE {PKG}",
-        f"ALTER APPLICATION PACKAGE {PKG} ADD VERSION V1 USING '{LOCATION}' LABEL = 'Ray''s app'",
+        f"ALTER APPLICATION PACKAGE {PKG} REGISTER VERSION V1 USING '{LOCATION}' LABEL = 'Ray''s app'",
+        f"ALTER APPLICATION PACKAGE {PKG} MODIFY RELEASE CHANNEL DEFAULT ADD VERSION V1",
         f"SHOW VERSIONS LIKE 'V1' IN APPLICATION PACKAGE {PKG}",
     ]
     assert result.outs["patch"] == 0 and result.id == f"{PKG}/V1"
@@ -104,7 +105,8 @@ def test_a_new_version_name_replaces_and_the_old_one_is_dropped_once_not_release
     cursor = FakeCursor({"SHOW RELEASE DIRECTIVES": [[{"name": "DEFAULT", "version": "V2", "patch": 0}]]})
     provider(AppVersionProvider, cursor).delete("id", {"connection": CONNECTION, "package": PKG, "version": "V1"})
     assert cursor.statements == [f"SHOW RELEASE DIRECTIVES IN APPLICATION PACKAGE {PKG}",
-                                 f"ALTER APPLICATION PACKAGE {PKG} DROP VERSION V1"]
+                                 f"ALTER APPLICATION PACKAGE {PKG} MODIFY RELEASE CHANNEL DEFAULT DROP VERSION V1",
+                                 f"ALTER APPLICATION PACKAGE {PKG} DEREGISTER VERSION V1"]
 
 
 def test_the_released_version_is_kept_on_delete():
@@ -130,8 +132,10 @@ def test_release_directive_set_updated_in_place_and_nothing_reverted():
     p.update("id", props, {**props, "patch": 1})
     p.delete("id", props)
     assert cursor.statements == [
-        f"ALTER APPLICATION PACKAGE {PKG} SET DEFAULT RELEASE DIRECTIVE VERSION = V1 PATCH = 0",
-        f"ALTER APPLICATION PACKAGE {PKG} SET DEFAULT RELEASE DIRECTIVE VERSION = V1 PATCH = 1",
+        f"ALTER APPLICATION PACKAGE {PKG} MODIFY RELEASE CHANNEL DEFAULT SET DEFAULT RELEASE DIRECTIVE VERSION = V1 "
+        "PATCH = 0",
+        f"ALTER APPLICATION PACKAGE {PKG} MODIFY RELEASE CHANNEL DEFAULT SET DEFAULT RELEASE DIRECTIVE VERSION = V1 "
+        "PATCH = 1",
     ]
 
 
@@ -149,3 +153,18 @@ def test_providers_pickle_by_value_without_credentials(cls, monkeypatch):
         blob = serialize_provider(cls())
     assert "SECRETKEYBODY" not in blob  # the key is read when a method runs, never stored
     assert "components.spcs_app" not in base64.b64decode(blob).decode("latin-1")  # by value: no repo import needed
+
+
+def test_one_release_model_channels_everywhere():
+    """Packages are created with release channels, so no statement may use the legacy package-level directive
+    or ADD VERSION (which address packages without channels)."""
+    cursor = FakeCursor({"SHOW VERSIONS": [[], [{"version": "V1", "patch": 0}]],
+                         "SHOW RELEASE DIRECTIVES": [[]]})
+    props = {"connection": CONNECTION, "package": PKG, "version": "V1", "label": "L", "location": LOCATION}
+    provider(AppVersionProvider, cursor).create(props)
+    provider(ReleaseDirectiveProvider, cursor).create({**props, "patch": 0})
+    provider(AppVersionProvider, cursor).delete("id", props)
+    legacy = [s for s in cursor.statements if s.startswith(f"ALTER APPLICATION PACKAGE {PKG} SET DEFAULT RELEASE")
+              or s.startswith(f"ALTER APPLICATION PACKAGE {PKG} ADD VERSION")
+              or s.startswith(f"ALTER APPLICATION PACKAGE {PKG} DROP VERSION")]
+    assert legacy == [] and len(cursor.statements) == 8

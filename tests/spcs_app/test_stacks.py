@@ -45,11 +45,11 @@ def test_provider_order_files_version_directive_listing_install(provider_stack):
 def test_provider_sql_and_reverts(provider_stack):
     rec = provider_stack
     package = rec.get(EXECUTE, "app-package")
-    assert package.inputs["execute"] == ("CREATE APPLICATION PACKAGE IF NOT EXISTS RAY_APP_PKG DISTRIBUTION = INTERNAL "
-                                         "COMMENT = 'ray-platform: Ray on SPCS'")
+    assert package.inputs["execute"] == ("CREATE APPLICATION PACKAGE IF NOT EXISTS RAY_APP_PKG ENABLE_RELEASE_CHANNELS = "
+                                         "TRUE DISTRIBUTION = INTERNAL COMMENT = 'ray-platform: Ray on SPCS'")
     assert package.protect and package.retain_on_delete
     install = rec.get(EXECUTE, "app-test-install").inputs
-    assert install["execute"] == ("CREATE APPLICATION IF NOT EXISTS RAY_APP_TEST FROM APPLICATION PACKAGE RAY_APP_PKG "
+    assert install["execute"] == ("CREATE APPLICATION RAY_APP_TEST FROM APPLICATION PACKAGE RAY_APP_PKG "
                                   "USING VERSION V1 PATCH 0")
     assert install["revert"] == "DROP APPLICATION IF EXISTS RAY_APP_TEST CASCADE"  # torn down with its pools
     listing = rec.get(f"{SF}/listing:Listing", "app-listing").inputs
@@ -92,7 +92,8 @@ def test_contract_sdk_secrets_and_providers(fixture, request):
     assert FAKE_PEM.strip() not in text and SECRETS["registry_token"] not in text
     admin = {r.name for r in rec.resources if r.provider == "snowflake-admin"}
     assert admin == {"access-role", "access-account-privileges", "access-to-user", "access-to-parent",
-                     "access-publish-privileges" if fixture == "provider_stack" else "access-install-privileges"}
+                     *(["access-publish-privileges"] if fixture == "provider_stack" else
+                       ["access-install-privileges", "access-account-privileges-grantable"])}
     for r in rec.resources:
         if r.type.startswith("snowflake:"):
             assert r.provider in ("snowflake-admin", "snowflake-owner", "snowflake-consumer"), r.ref
@@ -114,7 +115,7 @@ def test_consumer_sql_and_reverts(consumer_stack):
     sql = {name: (rec.get(EXECUTE, name).inputs["execute"], rec.get(EXECUTE, name).inputs["revert"])
            for name in ("app-application", "app-grant-account", "app-grant-warehouse", "app-egress-reference")}
     assert sql == {
-        "app-application": ("CREATE APPLICATION IF NOT EXISTS RAY_APP FROM LISTING 'GZ1Z2RAYSPCS'",
+        "app-application": ("CREATE APPLICATION RAY_APP FROM LISTING 'GZ1Z2RAYSPCS'",
                             "DROP APPLICATION IF EXISTS RAY_APP CASCADE"),
         "app-grant-account": ("GRANT BIND SERVICE ENDPOINT, CREATE COMPUTE POOL ON ACCOUNT TO APPLICATION RAY_APP",
                               "REVOKE BIND SERVICE ENDPOINT, CREATE COMPUTE POOL ON ACCOUNT FROM APPLICATION RAY_APP"),
@@ -131,7 +132,7 @@ def test_consumer_sql_and_reverts(consumer_stack):
     body = json.loads(start["execute"].split("PARSE_JSON('")[1].rsplit("')", 1)[0])
     assert body == {"head": {"instance_family": "CPU_X64_M"}, "warehouse": "RAY_SPCS_CONSUMER_WH", "workers": [
         {"name": "cpu", "instance_family": "CPU_X64_M", "min_nodes": 1, "max_nodes": 3},
-        {"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 0, "max_nodes": 2}]}
+        {"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 1, "max_nodes": 2}]}
 
 
 def test_consumer_outputs_come_from_the_apps_endpoints(consumer_stack):
@@ -151,27 +152,42 @@ def test_consumer_without_egress_binds_nothing():
     assert "app-egress-reference" not in names and rec.by_type(f"{SF}/networkRule:NetworkRule") == []
 
 
-def test_install_from_a_package_pins_the_version():
-    rec = preview("spcs-consumer", overrides={"install": '{"source": "package", "name": "RAY_APP_PKG", '
-                                                         '"version": "V1"}'})
-    assert rec.get(EXECUTE, "app-application").inputs["execute"] == (
-        "CREATE APPLICATION IF NOT EXISTS RAY_APP FROM APPLICATION PACKAGE RAY_APP_PKG USING VERSION V1")
+def test_consumer_role_holds_what_it_grants_the_app_with_grant_option(consumer_stack):
+    grantable = consumer_stack.get(f"{SF}/grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole",
+                                   "access-account-privileges-grantable").inputs
+    assert grantable["withGrantOption"] is True and grantable["accountRoleName"] == "RAY_CONSUMER_ROLE"
+    assert sorted(grantable["privileges"]) == ["BIND SERVICE ENDPOINT", "CREATE COMPUTE POOL"]
+    plain = consumer_stack.get(f"{SF}/grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole",
+                               "access-account-privileges").inputs
+    assert not set(plain["privileges"]) & set(grantable["privileges"])  # each privilege in one grant only
+    granted = consumer_stack.get(EXECUTE, "app-grant-account").inputs["execute"]
+    assert all(p in granted for p in grantable["privileges"])
+
+
+def test_an_app_grant_without_grant_option_is_refused():
+    from components.spcs_app.consumer import SpcsAppInstallArgs
+
+    with pytest.raises(ValueError, match="holds CREATE COMPUTE POOL without grant option, so it cannot grant them"):
+        SpcsAppInstallArgs(application="A", listing="L", role="R", warehouse="W", request={}, provider=None,
+                           grantable=("BIND SERVICE ENDPOINT",))
 
 
 def test_config_errors_name_key_value_and_allowed():
     base = {"ray-platform:environment": "spcs_consumer", "ray-platform:organization_name": "o",
             "ray-platform:account_name": "a", "ray-platform:user": "u"}
     with pytest.raises(ConfigError) as err:
-        load({**base, "ray-platform:install": '{"source": "listing", "name": "L", "version": "V2"}',
+        load({**base, "ray-platform:install": '{"source": "package", "name": "RAY_APP_PKG"}',
               "ray-platform:role": "ACCOUNTADMIN",
-              "ray-platform:workers": '[{"name": "head", "min_nodes": 3, "max_nodes": 2}]'})
+              "ray-platform:workers": '[{"name": "head", "min_nodes": 3, "max_nodes": 2}, {"name": "g", "min_nodes": 0}]'})
     assert err.value.problems == [
         "ray-platform:role: 'ACCOUNTADMIN' cannot own the application (allowed: a custom role, not ACCOUNTADMIN, "
         "SECURITYADMIN, ORGADMIN)",
+        "ray-platform:workers[0].min_nodes: 3 > max_nodes 2 (allowed: 1 to 2)",
+        "ray-platform:workers[1].min_nodes: 0 (allowed: 1 to 1; a compute pool's MIN_NODES must be greater than 0, "
+        "and an idle pool suspends after auto_suspend_s)",
         "ray-platform:workers[0].name: 'head' is the head's group (allowed: another name)",
-        "ray-platform:workers[0].min_nodes: 3 > max_nodes 2 (allowed: 0 to 2)",
-        "ray-platform:install.version: 'V2' with source listing (allowed: unset; a listing installs its release "
-        "directive)",
+        "ray-platform:install.source: 'package' (allowed: listing; an application package installs only in its own "
+        "account: use the spcs-app stack's test_install there)",
     ]
     with pytest.raises(ConfigError) as err:
         load({"ray-platform:environment": "spcs_app", "ray-platform:organization_name": "o",
@@ -186,6 +202,6 @@ def test_config_errors_name_key_value_and_allowed():
               "ray-platform:account_name": "a", "ray-platform:user": "u",
               "ray-platform:shapes": '{"head_families": ["CPU_X64_XS"]}'})
     assert err.value.problems == [
-        "ray-platform:shapes.head_families: CPU_X64_XS leaves -0.25 vCPU and 2.5 GiB for the Ray head beside its "
+        "ray-platform:shapes.head_families: CPU_X64_XS leaves -0.45 vCPU and 1.3 GiB for the Ray head beside its "
         "sidecars (allowed: at least 1 vCPU and 4 GiB)",
     ]

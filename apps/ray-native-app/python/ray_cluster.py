@@ -81,9 +81,10 @@ def problems(request: dict, catalog: dict) -> list[str]:
         if w.get("instance_family") not in catalog["worker"]:
             out.append(f"{key}.instance_family: {w.get('instance_family')!r} "
                        f"(allowed: {', '.join(sorted(catalog['worker']))})")
-        low, high = w.get("min_nodes", 1), w.get("max_nodes", 1)
-        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high and 1 <= high <= MAX_NODES):
-            out.append(f"{key}: min_nodes {low}, max_nodes {high} (allowed: 0 <= min <= max, 1 <= max <= {MAX_NODES})")
+        low, high, least = w.get("min_nodes", 1), w.get("max_nodes", 1), catalog["min_pool_nodes"]
+        if not (isinstance(low, int) and isinstance(high, int) and least <= low <= high <= MAX_NODES):
+            out.append(f"{key}: min_nodes {low}, max_nodes {high} (allowed: {least} <= min <= max <= {MAX_NODES}; "
+                       "a compute pool's MIN_NODES must be greater than 0, an idle pool suspends instead)")
     warehouse = request.get("warehouse")
     if warehouse is not None and not IDENTIFIER.match(str(warehouse)):
         out.append(f"warehouse: {warehouse!r} (allowed: a warehouse name granted to the app)")
@@ -131,7 +132,7 @@ def start_cluster(session: Any, request: Any, catalog: dict | None = None) -> st
         run(session, f"CREATE SERVICE IF NOT EXISTS {service_name(group)} IN COMPUTE POOL {pool_name(app, group)} "
                      f"FROM SPECIFICATION_TEMPLATE_FILE = {quoted(catalog['worker'][w['instance_family']])} "
                      f"USING ({catalog['head_host_var']} => {quoted(head_dns)}) "
-                     f"MIN_INSTANCES = {max(low, 1)} MAX_INSTANCES = {high}{tail}")
+                     f"MIN_INSTANCES = {low} MAX_INSTANCES = {high}{tail}")
     # The consumer's roles reach the public endpoints through the app role.
     run(session, f"GRANT SERVICE ROLE {service_name('head')}!ALL_ENDPOINTS_USAGE TO APPLICATION ROLE {APP_ROLE}")
     return json.dumps({"head": service_name("head"), "head_dns_name": head_dns,
@@ -159,13 +160,14 @@ def stop_cluster(session: Any) -> str:
     return json.dumps({"dropped": dropped})
 
 
-def scale_group(session: Any, group: str, min_nodes: int, max_nodes: int) -> str:
-    if not GROUP.match(group) or not 0 <= min_nodes <= max_nodes <= MAX_NODES or max_nodes < 1:
+def scale_group(session: Any, group: str, min_nodes: int, max_nodes: int, catalog: dict | None = None) -> str:
+    least = (catalog or load_catalog())["min_pool_nodes"]
+    if not GROUP.match(group) or not least <= min_nodes <= max_nodes <= MAX_NODES:
         raise ValueError(f"scale_group: {group!r} {min_nodes}..{max_nodes} (allowed: a worker group, "
-                         f"0 <= min <= max <= {MAX_NODES})")
+                         f"{least} <= min <= max <= {MAX_NODES})")
     app = app_name(session)
     run(session, f"ALTER COMPUTE POOL {pool_name(app, group)} SET MIN_NODES = {min_nodes} MAX_NODES = {max_nodes}")
-    run(session, f"ALTER SERVICE {service_name(group)} SET MIN_INSTANCES = {max(min_nodes, 1)} "
+    run(session, f"ALTER SERVICE {service_name(group)} SET MIN_INSTANCES = {min_nodes} "
                  f"MAX_INSTANCES = {max_nodes}")
     return json.dumps({"group": group, "min_nodes": min_nodes, "max_nodes": max_nodes})
 

@@ -36,7 +36,7 @@ else:
 st.header("Start")
 head_family = st.selectbox("Head instance family", sorted(options.get("head", {})))
 worker_family = st.selectbox("Worker instance family", sorted(options.get("worker", {})))
-low, high = st.slider("Worker nodes (min, max)", 0, 20, (1, 2))
+low, high = st.slider("Worker nodes (min, max)", 1, 20, (1, 2))  # pools need MIN_NODES > 0; idle pools suspend
 warehouse = st.text_input("Query warehouse (granted to the app)", "")
 if st.button("Start cluster"):
     request = {"head": {"instance_family": head_family},
