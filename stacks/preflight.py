@@ -50,12 +50,12 @@ def demands(cfg: LocalConfig) -> dict[str, Demand]:
     out = {h.name: Demand() for h in cfg.hosts}
     head = out[cfg.head_host.name]
     head.cpus, head.memory_gb = cfg.head.cpus, cfg.head.memory_gb
-    head.parts.append(f"head {cfg.head.cpus} CPUs/{cfg.head.memory_gb:g} GiB")
+    head.parts.append(f"head {cfg.head.cpus} CPU/{cfg.head.memory_gb:g} GiB")
     for w in cfg.workers:
         d = out[w.host or cfg.head_host.name]
         d.cpus += w.replicas * w.cpus
         d.memory_gb += w.replicas * w.memory_gb
-        d.parts.append(f"workers '{w.name}' {w.replicas} x {w.cpus} CPUs/{w.memory_gb:g} GiB")
+        d.parts.append(f"workers '{w.name}' {w.replicas} x {w.cpus} CPU/{w.memory_gb:g} GiB")
         d.groups.append(w)
     return out
 
@@ -130,6 +130,8 @@ def check_host(cfg: LocalConfig, host: DockerHost, demand: Demand) -> list[str]:
     for w in demand.groups:
         group = f"workers '{w.name}' on {where}"
         if w.gpu_vendor == "nvidia":
+            # Docker serves `--gpus`/device requests through the toolkit's `nvidia` runtime or its CDI spec:
+            # https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/docker-specialized.html
             cdi = any(d.get("Source") == "cdi" and d.get("ID", "").startswith("nvidia.com/gpu=")
                       for d in info.get("DiscoveredDevices") or [])
             if "nvidia" not in (info.get("Runtimes") or {}) and not cdi:
@@ -147,6 +149,8 @@ def check_host(cfg: LocalConfig, host: DockerHost, demand: Demand) -> list[str]:
                     f"{group}: GPU {', '.join(missing)} not on the host (it has: {', '.join(sorted(present))}); set "
                     "gpu_ids to GPUs `nvidia-smi -L` lists, or check the driver sees every GPU")
         elif w.gpu_vendor == "amd":
+            # ROCm containers need the host's /dev/kfd and /dev/dri:
+            # https://rocm.docs.amd.com/projects/install-on-linux/en/latest/how-to/docker.html
             missing = [p for p in ("/dev/kfd", "/dev/dri") if not exists(host, p)]
             if missing:
                 problems.append(f"{group}: {' and '.join(missing)} missing (the ROCm driver's devices); {ROCM_DRIVER}")

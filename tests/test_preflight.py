@@ -80,7 +80,7 @@ def test_too_few_cpus_and_too_little_memory_each_say_what_the_stack_asks(host, c
     code, found = problems("dev", capsys)
     assert code == 1 and len(found) == 2
     assert found[0].startswith("host 'local' (unix:///var/run/docker.sock): the stack asks for 2 CPUs here (head 0 "
-                               "CPUs/2 GiB, workers 'cpu' 2 x 1 CPUs/2 GiB) but the Docker engine has 1;")
+                               "CPU/2 GiB, workers 'cpu' 2 x 1 CPU/2 GiB) but the Docker engine has 1;")
     assert found[1].startswith("host 'local' (unix:///var/run/docker.sock): the stack asks for 6 GiB of memory here")
     assert "but the Docker engine has 4.0 GiB; lower memory_gb or replicas" in found[1]
 
