@@ -17,7 +17,14 @@ import pulumi_kubernetes as k8s
 
 from components.gke.binary_authorization import BinaryAuthorization, BinaryAuthorizationArgs
 from components.gke.cloud_build import CloudBuild, CloudBuildArgs, ImageSpec
-from components.gke.cluster import SYSTEM_POOL_LABEL, GkeCluster, GkeClusterArgs, Maintenance, SystemPoolArgs
+from components.gke.cluster import (
+    SYSTEM_POOL_LABEL,
+    GkeCluster,
+    GkeClusterArgs,
+    Maintenance,
+    SystemPoolArgs,
+    UpgradeExclusion,
+)
 from components.gke.cluster_objects import (
     GVNIC_NETWORK,
     RDMA_NETWORKS,
@@ -132,6 +139,8 @@ def foundation(cfg: GkeConfig) -> GkeFoundation:
         authorized_networks=[(n.cidr, n.name) for n in cfg.authorized_networks],
         release_channel=c.release_channel,
         maintenance=Maintenance(c.maintenance.start_time, c.maintenance.end_time, c.maintenance.recurrence),
+        upgrade_exclusion=UpgradeExclusion(c.upgrade_exclusion.scope, c.upgrade_exclusion.start_time)
+        if c.upgrade_exclusion else None,
         system_pool=SystemPoolArgs(c.system_pool.machine_type, c.system_pool.min_nodes, c.system_pool.max_nodes,
                                    c.system_pool.disk_size_gb),
         min_master_version=c.min_master_version, dns_endpoint=c.dns_endpoint,

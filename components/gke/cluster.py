@@ -35,6 +35,27 @@ class Maintenance:
     recurrence: str
 
 
+EXCLUSION_SCOPES = ("NO_MINOR_OR_NODE_UPGRADES", "NO_MINOR_UPGRADES")  # those that may last until end of support
+
+
+@dataclass(frozen=True)
+class UpgradeExclusion:
+    """A maintenance exclusion until the minor version's end of support (as Cluster Toolkit's A3 Ultra blueprint):
+    NO_MINOR_OR_NODE_UPGRADES keeps GKE from draining a running 8-GPU node to upgrade it; control-plane patches
+    still apply."""
+
+    scope: str = "NO_MINOR_OR_NODE_UPGRADES"
+    start_time: str = "2026-01-01T00:00:00Z"
+
+    def __post_init__(self) -> None:
+        if self.scope not in EXCLUSION_SCOPES:
+            raise ValueError(f"upgrade_exclusion.scope: {self.scope!r} (allowed: {', '.join(EXCLUSION_SCOPES)})")
+
+    def policy(self) -> dict:
+        return {"exclusion_name": self.scope.lower().replace("_", "-"), "start_time": self.start_time,
+                "exclusion_options": {"scope": self.scope, "end_time_behavior": "UNTIL_END_OF_SUPPORT"}}
+
+
 @dataclass(frozen=True)
 class SystemPoolArgs:
     machine_type: str = "n2-standard-16"
@@ -57,6 +78,7 @@ class GkeClusterArgs:
     authorized_networks: list[tuple[str, str]]  # (cidr, display name)
     release_channel: str = "REGULAR"
     maintenance: Maintenance = Maintenance("2025-01-04T03:00:00Z", "2025-01-04T11:00:00Z", "FREQ=WEEKLY;BYDAY=SA,SU")
+    upgrade_exclusion: UpgradeExclusion | None = field(default_factory=UpgradeExclusion)  # None: GKE upgrades freely
     system_pool: SystemPoolArgs = field(default_factory=SystemPoolArgs)
     min_master_version: str | None = None
     dns_endpoint: bool = False
@@ -168,8 +190,10 @@ class GkeCluster(pulumi.ComponentResource):
             binary_authorization={"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
             release_channel={"channel": args.release_channel},
             min_master_version=args.min_master_version,
-            maintenance_policy={"recurring_window": {
-                "start_time": m.start_time, "end_time": m.end_time, "recurrence": m.recurrence}},
+            maintenance_policy={
+                "recurring_window": {"start_time": m.start_time, "end_time": m.end_time, "recurrence": m.recurrence},
+                **({"maintenance_exclusions": [args.upgrade_exclusion.policy()]} if args.upgrade_exclusion else {}),
+            },
             remove_default_node_pool=True,
             initial_node_count=1,
             # The short-lived default pool must not run as the project's default compute service account.

@@ -105,6 +105,14 @@ class Networks(Strict):
         return out
 
 
+def _rfc3339(value: str) -> str:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an RFC 3339 time (allowed: e.g. 2025-01-04T03:00:00Z)") from None
+    return value
+
+
 class AuthorizedNetwork(Strict):
     """A CIDR allowed to reach the Kubernetes API server (the machine running `pulumi up` must be in one)."""
 
@@ -130,14 +138,7 @@ class Maintenance(Strict):
     end_time: str = "2025-01-04T11:00:00Z"
     recurrence: str = "FREQ=WEEKLY;BYDAY=SA,SU"
 
-    @field_validator("start_time", "end_time")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an RFC 3339 time (allowed: e.g. 2025-01-04T03:00:00Z)") from None
-        return value
+    _times = field_validator("start_time", "end_time")(_rfc3339)
 
     @field_validator("recurrence")
     @classmethod
@@ -145,6 +146,16 @@ class Maintenance(Strict):
         if not value.startswith("FREQ="):
             raise ValueError(f"{value!r} is not an RRULE (allowed: e.g. FREQ=WEEKLY;BYDAY=SA,SU)")
         return value
+
+
+class UpgradeExclusion(Strict):
+    """A maintenance exclusion until the cluster's minor version reaches its end of support. The default scope
+    keeps GKE from upgrading (draining) nodes, the 8-GPU workers included, and from changing the minor version."""
+
+    scope: Literal["NO_MINOR_OR_NODE_UPGRADES", "NO_MINOR_UPGRADES"] = "NO_MINOR_OR_NODE_UPGRADES"
+    start_time: str = "2026-01-01T00:00:00Z"  # fixed, so every `pulumi up` sends the same exclusion
+
+    _time = field_validator("start_time")(_rfc3339)
 
 
 class SystemPool(Strict):
@@ -158,9 +169,12 @@ class SystemPool(Strict):
 
 class Cluster(Strict):
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
-    # null: the release channel's default, which is above both floors on every channel today.
+    # The version the control plane starts at; a minor such as "1.35" pins the minor while upgrade_exclusion
+    # holds it. null: the release channel's default, which is above every floor on every channel today.
     min_master_version: str | None = None
     maintenance: Maintenance = Maintenance()
+    # null: GKE upgrades nodes and minor versions on its own schedule (in the maintenance window).
+    upgrade_exclusion: UpgradeExclusion | None = UpgradeExclusion()
     system_pool: SystemPool = SystemPool()
     # Also accept kubectl through the control plane's DNS endpoint (IAM-authenticated, from anywhere).
     dns_endpoint: bool = False

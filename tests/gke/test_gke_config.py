@@ -98,6 +98,12 @@ BAD = [
     ({"cluster": {"min_master_version": "latest"}},
      ["ray-platform:cluster.min_master_version: 'latest' is not a GKE version (allowed: e.g. 1.33 or "
       "1.32.2-gke.1652000)"]),
+    ({"cluster": {"upgrade_exclusion": {"scope": "NO_UPGRADES"}}},
+     ["ray-platform:cluster.upgrade_exclusion.scope: 'NO_UPGRADES' is not allowed (allowed: "
+      "'NO_MINOR_OR_NODE_UPGRADES' or 'NO_MINOR_UPGRADES')"]),
+    ({"cluster": {"upgrade_exclusion": {"start_time": "next monday"}}},
+     ["ray-platform:cluster.upgrade_exclusion.start_time: 'next monday' is not an RFC 3339 time (allowed: e.g. "
+      "2025-01-04T03:00:00Z)"]),
     ({"cluster": {"system_pool": {"min_nodes": 4, "max_nodes": 2}}},
      ["ray-platform:cluster.system_pool.min_nodes: 4 is above max_nodes 2 (allowed: min_nodes <= max_nodes)"]),
     ({"binary_authorization": {"mode": "block"}},
@@ -147,6 +153,11 @@ def test_the_h200_floor_applies_on_its_own():
     ok = cfg(cluster={"min_master_version": "1.31.4-gke.1183000"}, gpu_pools={"flex_start": {"enabled": False}})
     assert ok.cluster.min_master_version == "1.31.4-gke.1183000"
     assert cfg(cluster={"min_master_version": "1.33"}).cluster.min_master_version == "1.33"
+
+
+def test_gpu_nodes_are_kept_from_upgrades_by_default_and_can_be_let_go():
+    assert cfg().cluster.upgrade_exclusion.scope == "NO_MINOR_OR_NODE_UPGRADES"
+    assert cfg(cluster={"upgrade_exclusion": None}).cluster.upgrade_exclusion is None
 
 
 def test_version_tuples_compare_like_gke_versions():

@@ -99,6 +99,11 @@ def test_the_cluster_is_private_multi_networked_and_ready_for_ray(gke):
     assert c["removeDefaultNodePool"] is True and c["deletionProtection"] is True
     assert c["releaseChannel"] == {"channel": "REGULAR"}
     assert c["maintenancePolicy"]["recurringWindow"]["recurrence"] == "FREQ=WEEKLY;BYDAY=SA,SU"
+    # As Cluster Toolkit's A3 Ultra blueprint: the minor pinned, no node or minor upgrades until end of support.
+    assert c["minMasterVersion"] == "1.35"
+    assert c["maintenancePolicy"]["maintenanceExclusions"] == [{
+        "exclusionName": "no-minor-or-node-upgrades", "startTime": "2026-01-01T00:00:00Z",
+        "exclusionOptions": {"scope": "NO_MINOR_OR_NODE_UPGRADES", "endTimeBehavior": "UNTIL_END_OF_SUPPORT"}}]
     system = gke.get(POOL, "gke-system").inputs
     assert system["nodeConfig"]["machineType"] == "n2-standard-16"
     assert system["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
@@ -281,6 +286,7 @@ def variant() -> Recording:
         "monitoring": json.dumps({"grafana": False}),
         # A digest shaped like the real one (a first deploy reads it from the registry: docs/first-deployment/gke.md).
         "nccl_plugin_version": "v1.1.1@sha256:" + "ab" * 32,
+        "cluster": json.dumps({"upgrade_exclusion": None}),
     })
 
 
@@ -302,6 +308,8 @@ def test_config_changes_reach_the_resources(variant):
     secret = variant.get("gcp:secretmanager/secretIamMember:SecretIamMember", "training-data-secret-hf-token").inputs
     assert secret["role"] == "roles/secretmanager.secretAccessor" and secret["secretId"] == "hf-token"
     assert variant.outputs["ray_capacity"]["h200"]["max_nodes"] == 5  # spot 4 + on-demand 1
+    cluster = variant.get(CLUSTER, "gke").inputs
+    assert "maintenanceExclusions" not in cluster["maintenancePolicy"] and "minMasterVersion" not in cluster
     installer = variant.get("kubernetes:apps/v1:DaemonSet", "cluster-networking-nccl-rdma-installer").inputs["spec"]
     pod = installer["template"]["spec"]
     # Enforcing with an empty allow-list: every image the cluster objects name is pinned by digest.
