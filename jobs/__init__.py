@@ -14,6 +14,7 @@ EXIT_JOB_FAILED = 1  # job FAILED
 EXIT_USAGE = 2  # bad flags, unreadable or incomplete stack outputs, cluster unreachable
 EXIT_JOB_STOPPED = 3  # job STOPPED
 EXIT_NEVER_FITS = 4  # the entrypoint asks for more than any node type can ever offer
+EXIT_AUTH = 5  # the cluster refused the request: Ray's token missing or wrong
 EXIT_INTERRUPTED = 130  # Ctrl-C while following; the job was left running
 
 

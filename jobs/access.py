@@ -4,6 +4,8 @@
 - `port-forward`: run `access.command` (kubectl port-forward, an IAP tunnel, `ssh -N -L`) for the duration
   of one command, wait until `access.local_dashboard_url` answers, stop it afterwards.
 - `snowflake`: SPCS public ingress; every request carries `Authorization: Snowflake Token="..."`.
+
+Every mode adds Ray's token (jobs/auth.py) where the stack has one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from jobs import JobsError, snowflake
+from jobs import JobsError, auth, snowflake
 
 FORWARD_READY_TIMEOUT_S = 30.0
 
@@ -51,14 +53,15 @@ def open_endpoint(outputs: Mapping[str, Any], environ: Mapping[str, str] | None 
     access = outputs.get("access") or {"mode": "direct"}
     url = outputs["ray_dashboard_url"].rstrip("/")
     mode = access["mode"]
+    ray_token = auth.request_headers(outputs, environ)
     if mode == "direct":
-        yield Endpoint(url)
+        yield Endpoint(url, ray_token)
     elif mode == "snowflake":
-        yield Endpoint(url, snowflake.headers(access, url, environ))
+        yield Endpoint(url, {**snowflake.headers(access, url, environ), **ray_token})
     elif mode == "port-forward":
         local_url = access["local_dashboard_url"].rstrip("/")
         with port_forward(access["command"], local_url, float(access.get("ready_timeout_s", FORWARD_READY_TIMEOUT_S))):
-            yield Endpoint(local_url)
+            yield Endpoint(local_url, ray_token)
     else:
         raise JobsError(f"unknown access mode {mode!r}")
 

@@ -32,6 +32,7 @@ from jobs import (
     EXIT_OK,
     EXIT_USAGE,
     JobsError,
+    auth,
     client_wrapper,
 )
 from jobs import (
@@ -210,12 +211,18 @@ def connect(outputs: dict[str, Any], target: stack_outputs.Target) -> Iterator[S
 
         logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)  # no "WebSocket closed" chatter
 
+        from ray.exceptions import AuthenticationError
+
         try:
             client = JobSubmissionClient(endpoint.url, headers=endpoint.headers or None)
+        except AuthenticationError as exc:  # the version check is the first request that needs the token
+            raise auth.refused(exc, outputs, os.environ) from exc
         except (ConnectionError, RuntimeError) as exc:
             raise JobsError(f"cannot use the Ray Jobs API at {endpoint.url}: {first_line(exc)}") from exc
         try:
             yield Session(client, outputs, endpoint, target)
+        except AuthenticationError as exc:
+            raise auth.refused(exc, outputs, os.environ) from exc
         except RuntimeError as exc:  # the Jobs SDK reports HTTP errors (unknown job, ...) this way
             raise JobsError(first_line(exc)) from exc
 

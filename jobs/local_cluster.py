@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.ray_auth import headers, node_env
 from stacks.contract import OUTPUT_KEYS
 
 # Fast failure detection so a killed raylet is noticed in seconds, not the default ~30 s.
@@ -89,9 +91,9 @@ class PortPicker:
         return ports
 
 
-def _alive_nodes(dashboard_url: str) -> list[dict[str, Any]]:
+def _alive_nodes(dashboard_url: str, token: str | None = None) -> list[dict[str, Any]]:
     url = f"{dashboard_url}/api/v0/nodes?limit=1000&detail=true"
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers(token)), timeout=5) as response:
         body = json.load(response)
     return [node for node in body["data"]["result"]["result"] if node["state"] == "ALIVE"]
 
@@ -99,8 +101,11 @@ def _alive_nodes(dashboard_url: str) -> list[dict[str, Any]]:
 class LocalCluster:
     """Start with `start()`, always `stop()` (or use it as a context manager)."""
 
-    def __init__(self, head: NodeSpec, workers: list[NodeSpec], env: dict[str, str] | None = None):
+    def __init__(self, head: NodeSpec, workers: list[NodeSpec], env: dict[str, str] | None = None,
+                 token: str | None = None):
+        """`token`: run with Ray's token authentication, as every stack does by default."""
         self.head_spec = head
+        self.token = token
         self.worker_specs = workers
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rj", dir="/tmp"))  # short: Unix socket paths max 107 chars
         self.nodes: list[Node] = []
@@ -109,8 +114,8 @@ class LocalCluster:
             **FAST_FAILURE_DETECTION,
             "RAY_USAGE_STATS_ENABLED": "0",
             # Ray 2.60 turns token auth on when ~/.ray/auth_token exists; a throwaway loopback cluster
-            # should behave the same on every machine, so say it explicitly.
-            "RAY_AUTH_MODE": "disabled",
+            # should behave the same on every machine, so say it explicitly (disabled unless given a token).
+            **node_env(token),
             # Job entrypoints say `python ...`: make that this interpreter, whatever PATH says.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             # What Ray's processes put in the temp dir (multiprocessing's pymp-* dirs, ...) outlives a killed
@@ -229,7 +234,7 @@ class LocalCluster:
         return node
 
     def alive_nodes(self) -> list[dict[str, Any]]:
-        return _alive_nodes(self.dashboard_url)
+        return _alive_nodes(self.dashboard_url, self.token)
 
     def wait_for_nodes(self, count: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -295,6 +300,7 @@ class LocalCluster:
             ray_capacity={**self.capacity(), **(extra_capacity or {})},
             storage={"uri": storage_uri, "endpoint": None},
             access={"mode": "direct"},
+            ray_auth_token=self.token,
         )
         return outputs
 
@@ -407,7 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="ray-platform-storage-") as scratch:
-        cluster = LocalCluster(NodeSpec("head", 2), [NodeSpec("worker", 2, {"worker": 1})] * args.workers)
+        workers = [NodeSpec("worker", 2, {"worker": 1})] * args.workers
+        # With Ray's token authentication, as every stack runs; the token is in the outputs file.
+        cluster = LocalCluster(NodeSpec("head", 2), workers, token=secrets.token_hex(32))
         try:
             with cluster:
                 args.outputs.write_text(json.dumps(cluster.outputs(args.storage or scratch), indent=2))

@@ -137,6 +137,9 @@ def validate(outputs: dict[str, Any], source: str) -> dict[str, Any]:
         if not isinstance(command, list) or not command or not all(isinstance(part, str) for part in command):
             raise JobsError(f"{source}: port-forward access needs 'command', a non-empty list of strings")
         check_http_url(access.get("local_dashboard_url"), "access.local_dashboard_url", source)
+    token = outputs["ray_auth_token"]
+    if token is not None and not (isinstance(token, str) and token.strip()):
+        raise JobsError(f"{source}: ray_auth_token must be the token (a string) or null, got a {type(token).__name__}")
     capacity = outputs["ray_capacity"]
     if capacity is not None and not (
         isinstance(capacity, dict) and all(isinstance(kind, dict) for kind in capacity.values())

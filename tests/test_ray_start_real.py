@@ -5,13 +5,19 @@ dashboard refuses a job without it (401) or with a wrong one (403), and a worker
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from components.ray_auth import headers, node_env
 from components.ray_node import HeadPorts, RayNode, head_start_args, worker_start_args
+from jobs import EXIT_AUTH
 from stacks.config import load
+from stacks.contract import OUTPUT_KEYS
 from stacks.local import _worker_node
 from tests.ray_nodes import free_ports, worker_port_base
 
@@ -36,7 +42,15 @@ def post_job(url: str, request_headers: dict[str, str]) -> int:
         return exc.code
 
 
-def test_head_and_worker_from_the_container_commands_form_one_cluster_that_only_the_token_opens(ray_nodes):
+def jobs_client(outputs_file: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`python -m jobs` as a user runs it, with no Ray auth variables of its own unless given."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
+    return subprocess.run([sys.executable, "-m", "jobs", args[0], "--outputs", str(outputs_file), *args[1:]],
+                          cwd=Path(__file__).resolve().parent.parent, env={**clean, **env}, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_head_and_worker_from_the_container_commands_form_one_cluster_that_only_the_token_opens(ray_nodes, tmp_path):
     cfg = load({"ray-platform:workers": '[{"name": "w", "cpus": 2, "memory_gb": 1, "resources": {"tuner": 2}}]'})
     assert cfg.ray_auth == "token"  # the default
     token = secrets.token_hex(32)
@@ -63,6 +77,27 @@ def test_head_and_worker_from_the_container_commands_form_one_cluster_that_only_
     assert post_job(address, {}) == 401
     assert post_job(address, headers(secrets.token_hex(32))) == 403
     assert post_job(address, {"X-Ray-Authorization": token}) == 403  # the header wants "Bearer <token>" too
+
+    # The job client: with the stack's token a job runs; without one, or with a wrong one, one clear error line.
+    outputs = {**dict.fromkeys(OUTPUT_KEYS), "environment": "local", "ray_dashboard_url": address,
+               "access": {"mode": "direct"}, "ray_capacity": {}, "ray_auth_token": token}
+    stack = tmp_path / "outputs.json"
+    stack.write_text(json.dumps(outputs))
+    ran = jobs_client(stack, "submit", "--", sys.executable, "-c", "print('ran-with-token')")
+    assert ran.returncode == 0 and "ran-with-token" in ran.stdout, ran.stderr
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**outputs, "ray_auth_token": secrets.token_hex(32)}))
+    refused = jobs_client(wrong, "submit", "--", "echo", "never")
+    assert refused.returncode == EXIT_AUTH and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: the cluster requires a token: the token from the stack output ray_auth_token is not the cluster's "
+        "(403 Forbidden; the cluster's is `pulumi stack output ray_auth_token --show-secrets`)")
+    anonymous = tmp_path / "anonymous.json"
+    anonymous.write_text(json.dumps({**outputs, "ray_auth_token": None}))
+    missing = jobs_client(anonymous, "list")
+    assert missing.returncode == EXIT_AUTH and "error: the cluster requires a token: none was sent" in missing.stderr
+    from_env = jobs_client(anonymous, "list", RAY_AUTH_TOKEN=token)  # a token from the environment also works
+    assert from_env.returncode == 0, from_env.stderr
 
     # A worker with a wrong token is refused by the GCS: `ray start` gives up with InvalidAuthToken.
     intruder = ray_nodes.start(worker_args + sharing_one_machine(agents[6:9], (base + 100, base + 149)),

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import pytest
 from jobs_testing import EXAMPLES
 
-from jobs import EXIT_NEVER_FITS, PROJECT_ROOT, JobsError, access, cli, outputs, preflight, snowflake, storage
+from jobs import EXIT_NEVER_FITS, PROJECT_ROOT, JobsError, access, auth, cli, outputs, preflight, snowflake, storage
 from stacks.contract import OUTPUT_KEYS
 
 GIB = 1024**3
@@ -220,6 +220,30 @@ def test_never_fitting_request_is_refused_before_any_network(tmp_path: Path, cap
 def test_direct_access_uses_the_dashboard_url() -> None:
     with access.open_endpoint(contract_outputs(ray_dashboard_url="http://h:8265/")) as endpoint:
         assert (endpoint.url, endpoint.headers) == ("http://h:8265", {})
+
+
+def test_rays_token_rides_in_the_header_each_access_mode_needs() -> None:
+    token = "t" * 64
+    with access.open_endpoint(contract_outputs(ray_auth_token=token), environ={}) as endpoint:
+        assert endpoint.headers == {"Authorization": f"Bearer {token}"}
+    # SPCS ingress owns Authorization (Snowflake's token), so Ray's travels in X-Ray-Authorization.
+    snow = contract_outputs(access={"mode": "snowflake"}, ray_auth_token=token,
+                            ray_dashboard_url="https://abc-org-acct.snowflakecomputing.app")
+    with access.open_endpoint(snow, environ={"SNOWFLAKE_TOKEN": "sf"}) as endpoint:
+        assert endpoint.headers == {"Authorization": 'Snowflake Token="sf"', "X-Ray-Authorization": f"Bearer {token}"}
+
+
+def test_the_stacks_token_wins_over_the_environment_which_fills_in_when_the_outputs_have_none() -> None:
+    environ = {"RAY_AUTH_TOKEN": "from-env"}
+    assert auth.request_headers(contract_outputs(ray_auth_token="from-stack"), environ) == {
+        "Authorization": "Bearer from-stack"}
+    assert auth.request_headers(contract_outputs(), environ) == {"Authorization": "Bearer from-env"}
+    assert auth.request_headers(contract_outputs(), {}) == {}
+
+
+def test_a_ray_auth_token_output_that_is_not_a_string_is_a_clear_error() -> None:
+    with pytest.raises(JobsError, match="ray_auth_token must be the token"):
+        outputs.validate(contract_outputs(ray_auth_token={"secret": True}), "s")
 
 
 def free_port() -> int:
