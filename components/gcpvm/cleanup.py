@@ -1,5 +1,6 @@
-"""`pulumi destroy` leaves no worker VM behind: a dynamic resource whose delete stops the head (so its
-autoscaler launches nothing more) and deletes every VM labelled as a worker of this cluster.
+"""`pulumi destroy` leaves no worker VM behind: a dynamic resource whose delete stops the head and waits until
+it is down (so its autoscaler launches nothing more), then deletes every VM labelled as a worker of this cluster
+until repeated listings find none.
 
 It depends on the head VM and the network, so Pulumi deletes it before them. Credentials are read inside
 `delete`, at run time (Application Default Credentials, as the gcp provider uses); nothing secret is in its
@@ -22,10 +23,12 @@ from components.gcpvm.ray_tags import CLUSTER_LABEL, KIND_LABEL
 COMPUTE_API = "https://compute.googleapis.com/compute/v1"
 DEFAULT_TIMEOUT_S = 600
 POLL_S = 5.0
+SETTLE_S = 30.0  # no worker in two listings this far apart: nothing was in flight
 
 
 class ComputeClient(Protocol):
     def list_instances(self, project: str, zone: str, filter_expr: str) -> list[dict[str, Any]]: ...
+    def get_instance(self, project: str, zone: str, name: str) -> dict[str, Any] | None: ...  # None: not found
     def delete_instance(self, project: str, zone: str, name: str) -> None: ...
     def stop_instance(self, project: str, zone: str, name: str) -> None: ...
 
@@ -43,24 +46,47 @@ class Target:
         return f"(labels.{CLUSTER_LABEL} = {self.cluster_name}) AND (labels.{KIND_LABEL} = worker)"
 
 
-def terminate_workers(client: ComputeClient, target: Target, timeout_s: float = DEFAULT_TIMEOUT_S,
-                      poll_s: float = POLL_S, sleep=time.sleep) -> list[str]:
-    """Stop the head, then delete workers until none is left; the names deleted, in order."""
+def stop_head(client: ComputeClient, target: Target, deadline: float, poll_s: float, sleep, clock) -> None:
+    """Stop the head and wait until it is TERMINATED: only then can its autoscaler launch nothing more."""
     client.stop_instance(target.project, target.zone, target.head_name)
+    while True:
+        head = client.get_instance(target.project, target.zone, target.head_name)
+        if head is None or head.get("status") == "TERMINATED":
+            return
+        if clock() > deadline:
+            raise TimeoutError(f"head VM {target.head_name!r} is still {head.get('status')} after the stop; "
+                               "its autoscaler may still launch workers")
+        sleep(poll_s)
+
+
+def terminate_workers(client: ComputeClient, target: Target, timeout_s: float = DEFAULT_TIMEOUT_S,
+                      poll_s: float = POLL_S, settle_s: float = SETTLE_S, sleep=time.sleep,
+                      clock=time.monotonic) -> list[str]:
+    """Stop the head (waiting until it is down), then delete this cluster's workers until two listings at least
+    settle_s apart find none: an insert the autoscaler sent just before the stop shows up a little later.
+    Returns the names deleted, in order."""
+    deadline = clock() + timeout_s
+    stop_head(client, target, deadline, poll_s, sleep, clock)
     deleted: list[str] = []
-    deadline = time.monotonic() + timeout_s
+    empty_since: float | None = None
     while True:
         alive = [i for i in client.list_instances(target.project, target.zone, target.worker_filter)
                  if i.get("labels", {}).get(CLUSTER_LABEL) == target.cluster_name]
+        now = clock()
         if not alive:
-            return deleted
-        if time.monotonic() > deadline:
-            names = ", ".join(i["name"] for i in alive)
-            raise TimeoutError(f"worker VMs of cluster {target.cluster_name!r} still exist after {timeout_s:g} s: {names}")
-        for instance in alive:
-            if instance["name"] not in deleted:
-                client.delete_instance(target.project, target.zone, instance["name"])
-                deleted.append(instance["name"])
+            empty_since = now if empty_since is None else empty_since
+            if now - empty_since >= settle_s:
+                return deleted
+        else:
+            empty_since = None
+            if now > deadline:
+                names = ", ".join(i["name"] for i in alive)
+                raise TimeoutError(f"worker VMs of cluster {target.cluster_name!r} still exist after {timeout_s:g} s: "
+                                   f"{names}")
+            for instance in alive:
+                if instance["name"] not in deleted:
+                    client.delete_instance(target.project, target.zone, instance["name"])
+                    deleted.append(instance["name"])
         sleep(poll_s)
 
 
@@ -94,6 +120,13 @@ class RestComputeClient:
             token = body.get("nextPageToken")
             if not token:
                 return items
+
+    def get_instance(self, project: str, zone: str, name: str) -> dict[str, Any] | None:
+        response = self._session.get(self._url(project, zone, f"/{name}"))
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
 
     def delete_instance(self, project: str, zone: str, name: str) -> None:
         self._ok(self._session.delete(self._url(project, zone, f"/{name}")))

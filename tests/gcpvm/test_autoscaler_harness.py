@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from autoscaler_harness import Harness
-from fake_gcp import FakeApi, http_error
+from fake_gcp import ComputeRestAdapter, FakeApi, http_error
 from gcpvm_testing import gcpvm_config
 from ray.autoscaler._private.gcp import config as gcp_config
 
+from components.gcpvm.cleanup import Target, terminate_workers
 from stacks.config.gcpvm import GPU_VM_IMAGE
 from stacks.offline import run_stack
 
@@ -135,6 +136,18 @@ def test_workers_start_ray_against_the_heads_address(cluster):
     assert "export RAY_HEAD_IP=10.10.0.2" in commands[-1] and '{"CPU":8,"memory":24051816857}' in commands[-1]
     assert worker["labels"]["ray-node-status"] == "up-to-date"
     assert active(cluster.status()) == {"head": 1, "cpu": 1}
+
+
+def test_destroy_time_cleanup_removes_what_rays_autoscaler_launched(cluster):
+    cluster.demand([{"CPU": 1}] * 12)
+    cluster.rounds(2)
+    launched = set(cluster.workers())
+    assert len(launched) == 2
+    target = Target(cluster.compute.project, cluster.compute.zone, cluster.config["cluster_name"], cluster.head_name)
+    deleted = terminate_workers(ComputeRestAdapter(cluster.compute), target, sleep=cluster.compute.advance,
+                                clock=lambda: cluster.compute.now)
+    assert set(deleted) == launched and cluster.workers() == {}
+    assert cluster.compute.instances[cluster.head_name]["status"] == "TERMINATED"
 
 
 def test_rays_provider_resolves_the_head_by_its_name(cluster):

@@ -1,95 +1,111 @@
-"""The destroy-time cleanup against a fake Compute client: what it stops, lists and deletes, and what not."""
+"""The destroy-time cleanup against the fake Compute API on a virtual clock: it stops the head and waits until
+it is down, deletes only this cluster's workers, and catches a worker whose insert was still in flight."""
 
 from __future__ import annotations
 
 import pytest
+from fake_gcp import ComputeRestAdapter, FakeCompute
 
 from components.gcpvm import cleanup
-from components.gcpvm.cleanup import Target, WorkerCleanupProvider, terminate_workers
+from components.gcpvm.cleanup import SETTLE_S, Target, WorkerCleanupProvider, terminate_workers
 
-TARGET = Target("my-ray-project", "us-west1-b", "autotuner", "autotuner-head")
-
-
-class FakeCompute:
-    """Instances in one zone; a worker launched by a still-running autoscaler appears on the second listing."""
-
-    def __init__(self, instances: list[dict], late: list[dict] | None = None):
-        self.instances = {i["name"]: i for i in instances}
-        self.late = list(late or [])
-        self.calls: list[tuple] = []
-
-    def stop_instance(self, project, zone, name):
-        self.calls.append(("stop", project, zone, name))
-
-    def list_instances(self, project, zone, filter_expr):
-        self.calls.append(("list", project, zone, filter_expr))
-        found = [i for i in self.instances.values()
-                 if i["labels"].get("ray-cluster-name") == "autotuner" and i["labels"].get("ray-node-type") == "worker"]
-        for instance in self.late:
-            self.instances[instance["name"]] = instance
-        self.late = []
-        return found
-
-    def delete_instance(self, project, zone, name):
-        self.calls.append(("delete", project, zone, name))
-        del self.instances[name]
+HEAD = "autotuner-head-compute"
+TARGET = Target("my-ray-project", "us-west1-b", "autotuner", HEAD)
 
 
 def vm(name: str, cluster: str, kind: str) -> dict:
-    return {"name": name, "status": "RUNNING", "labels": {"ray-cluster-name": cluster, "ray-node-type": kind}}
+    return {"name": name, "machineType": "zones/us-west1-b/machineTypes/n2-standard-8",
+            "labels": {"ray-cluster-name": cluster, "ray-node-type": kind}}
 
 
-def test_stops_the_head_first_then_deletes_only_this_clusters_workers():
-    fake = FakeCompute([vm("autotuner-head", "autotuner", "head"), vm("w-1", "autotuner", "worker"),
-                        vm("w-2", "autotuner", "worker"), vm("other-w", "other", "worker")],
-                       late=[vm("w-3", "autotuner", "worker")])
-    deleted = terminate_workers(fake, TARGET, poll_s=0, sleep=lambda _: None)
-    assert fake.calls[0] == ("stop", "my-ray-project", "us-west1-b", "autotuner-head")
-    assert deleted == ["w-1", "w-2", "w-3"]
-    assert set(fake.instances) == {"autotuner-head", "other-w"}  # Pulumi deletes the head; others untouched
-    filters = {c[3] for c in fake.calls if c[0] == "list"}
+def zone(stop_s: float = 0, others: list[dict] = ()) -> FakeCompute:
+    fake = FakeCompute("my-ray-project", "us-west1-b", stop_s=stop_s)
+    fake.add(vm(HEAD, "autotuner", "head"))
+    for instance in others:
+        fake.add(instance)
+    return fake
+
+
+def run(fake: FakeCompute, client=None, **kwargs) -> list[str]:
+    return terminate_workers(client or ComputeRestAdapter(fake), TARGET, sleep=fake.advance, clock=lambda: fake.now,
+                             **kwargs)
+
+
+def stopped_at(fake: FakeCompute) -> int:
+    return fake.api.paths().index("instances.stop")
+
+
+@pytest.mark.parametrize("stop_s", [0, 20])  # the head goes down at once, or 20 s after the stop
+@pytest.mark.parametrize("workers", [[], ["w-1"]])  # the first listing may well find nothing
+def test_a_worker_that_appears_one_second_after_the_stop_is_deleted(stop_s, workers):
+    fake = zone(stop_s, [vm(w, "autotuner", "worker") for w in workers] + [vm("other-w", "other", "worker")])
+    fake.at(1.0, lambda: fake.add(vm("w-late", "autotuner", "worker")))  # its insert was in flight at the stop
+    assert run(fake) == [*workers, "w-late"]
+    assert set(fake.instances) == {HEAD, "other-w"}  # Pulumi deletes the head itself; others untouched
+    assert fake.instances[HEAD]["status"] == "TERMINATED"
+    assert stopped_at(fake) == 0  # the stop comes first
+    first_list = fake.api.paths().index("instances.list")
+    assert fake.api.paths()[1:first_list] == ["instances.get"] * (first_list - 1)  # waiting for the head to stop
+    assert fake.now >= stop_s + SETTLE_S  # and it returned only after two empty listings SETTLE_S apart
+    filters = {kw["filter"] for path, kw in fake.api.calls if path == "instances.list"}
     assert filters == {"(labels.ray-cluster-name = autotuner) AND (labels.ray-node-type = worker)"}
 
 
-def test_a_label_filter_the_api_ignored_cannot_delete_another_clusters_vm():
-    class IgnoresFilter(FakeCompute):
-        def list_instances(self, project, zone, filter_expr):
-            self.calls.append(("list", project, zone, filter_expr))
-            return [i for i in self.instances.values() if i["labels"]["ray-node-type"] == "worker"]
+def test_no_worker_is_deleted_before_the_head_is_down():
+    fake = zone(20, [vm("w-1", "autotuner", "worker")])
+    deletes_at: list[float] = []
+    adapter = ComputeRestAdapter(fake)
+    original = adapter.delete_instance
+    adapter.delete_instance = lambda *a: (deletes_at.append(fake.now), original(*a))
+    assert run(fake, adapter) == ["w-1"]
+    assert deletes_at and min(deletes_at) >= 20
 
-    fake = IgnoresFilter([vm("w-1", "autotuner", "worker"), vm("other-w", "other", "worker")])
-    assert terminate_workers(fake, TARGET, poll_s=0, sleep=lambda _: None) == ["w-1"]
+
+def test_a_label_filter_the_api_ignored_cannot_delete_another_clusters_vm():
+    class IgnoresFilter(ComputeRestAdapter):
+        def list_instances(self, project, zone, filter_expr):
+            return [i for i in self.fake.instances.values() if i["labels"]["ray-node-type"] == "worker"]
+
+    fake = zone(others=[vm("w-1", "autotuner", "worker"), vm("other-w", "other", "worker")])
+    assert run(fake, IgnoresFilter(fake)) == ["w-1"]
     assert "other-w" in fake.instances
 
 
 def test_gives_up_with_the_names_left_after_the_timeout():
-    class NeverGone(FakeCompute):
+    class NeverGone(ComputeRestAdapter):
         def delete_instance(self, project, zone, name):
-            self.calls.append(("delete", project, zone, name))
+            pass
 
-    fake = NeverGone([vm("w-1", "autotuner", "worker")])
-    with pytest.raises(TimeoutError, match="still exist after 0 s: w-1"):
-        terminate_workers(fake, TARGET, timeout_s=0, poll_s=0, sleep=lambda _: None)
+    fake = zone(others=[vm("w-1", "autotuner", "worker")])
+    with pytest.raises(TimeoutError, match="still exist after 60 s: w-1"):
+        run(fake, NeverGone(fake), timeout_s=60)
+
+
+def test_gives_up_when_the_head_never_stops():
+    fake = zone(stop_s=10_000)
+    with pytest.raises(TimeoutError, match=f"head VM '{HEAD}' is still STOPPING"):
+        run(fake, timeout_s=60)
 
 
 def test_provider_reads_credentials_only_when_deleting(monkeypatch):
-    made: list[FakeCompute] = []
+    made: list[ComputeRestAdapter] = []
+    runs: list[tuple] = []
 
     def client():
-        made.append(FakeCompute([vm("w-1", "autotuner", "worker")]))
+        made.append(ComputeRestAdapter(zone()))
         return made[-1]
 
     monkeypatch.setattr(cleanup, "RestComputeClient", client)
-    monkeypatch.setattr(cleanup, "POLL_S", 0)
+    monkeypatch.setattr(cleanup, "terminate_workers", lambda *args: runs.append(args))
     provider = WorkerCleanupProvider()
-    props = {"project": "my-ray-project", "zone": "us-west1-b", "cluster_name": "autotuner",
-             "head_name": "autotuner-head", "timeout_s": 5}
+    props = {"project": "my-ray-project", "zone": "us-west1-b", "cluster_name": "autotuner", "head_name": HEAD,
+             "timeout_s": 600}
     created = provider.create(props)
     assert created.id == "my-ray-project/us-west1-b/autotuner" and not made
     provider.update(created.id, props, props)
     assert not made
     provider.delete(created.id, props)
-    assert len(made) == 1 and ("delete", "my-ray-project", "us-west1-b", "w-1") in made[0].calls
+    assert len(made) == 1 and runs == [(made[0], TARGET, 600.0)]
     assert vars(provider) == {}  # nothing captured, so nothing pickled into state
 
 
