@@ -9,6 +9,7 @@ real-looking values. Tests and `python -m stacks.preview` both use this; no CLI,
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,7 @@ class Recording:
     resources: list[Resource]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # `pulumi.log.warn` messages of the run
 
     def by_type(self, token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == token]
@@ -203,13 +205,26 @@ def run_program(program: Callable[[], Any], stack: str = "test", config: dict[st
     """Run any Pulumi program function under the recording mocks (components are tested this way)."""
     settings.reset_options(project="ray-platform", stack=stack)
     monitor = RecordingMonitor(RealisticMocks())
-    pulumi.runtime.set_mocks(monitor.mocks, project="ray-platform", stack=stack, preview=False, monitor=monitor)
+    logger, messages = _recording_logger()
+    pulumi.runtime.set_mocks(monitor.mocks, project="ray-platform", stack=stack, preview=False, monitor=monitor,
+                             logger=logger)
     pulumi.runtime.set_all_config(dict(config or {}), sorted(secret_keys))
     _sync_await(run_pulumi_func(program))
 
     outputs, secret_outputs = _sync_await(_resolve_outputs(settings.get_root_resource().outputs))
     environment = outputs.get("environment")
-    return Recording(stack, environment, monitor.recorded, outputs, secret_outputs)
+    return Recording(stack, environment, monitor.recorded, outputs, secret_outputs,
+                     [m.getMessage() for m in messages if m.levelno >= logging.WARNING])
+
+
+def _recording_logger() -> tuple[logging.Logger, list[logging.LogRecord]]:
+    """What the program logs (`pulumi.log.warn`), kept for the preview to print rather than lost to stderr."""
+    messages: list[logging.LogRecord] = []
+    logger = logging.Logger("ray-platform.offline")
+    handler = logging.Handler()
+    handler.emit = messages.append
+    logger.addHandler(handler)
+    return logger, messages
 
 
 async def _resolve_outputs(exported: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
@@ -222,9 +237,9 @@ async def _resolve_outputs(exported: dict[str, Any]) -> tuple[dict[str, Any], se
     return values, secrets
 
 
-def preview(stack: str, overrides: dict[str, str] | None = None, secret_overrides: dict[str, str] | None = None,
-            project_dir: Path = PROJECT_DIR) -> Recording:
-    """The offline preview of a stack: its own Pulumi.<stack>.yaml plus `--set` overrides."""
+def stack_config(stack: str, overrides: dict[str, str] | None = None, secret_overrides: dict[str, str] | None = None,
+                 project_dir: Path = PROJECT_DIR) -> tuple[dict[str, str], set[str]]:
+    """The config map of Pulumi.<stack>.yaml with `--set` / `--set-secret` overrides, and its secret keys."""
     config, secrets = read_stack_config(stack, project_dir)
     for key, value in (overrides or {}).items():
         config[qualify(key)] = value
@@ -232,4 +247,10 @@ def preview(stack: str, overrides: dict[str, str] | None = None, secret_override
     for key, value in (secret_overrides or {}).items():
         config[qualify(key)] = value
         secrets.add(qualify(key))
-    return run_stack(stack, config, secrets)
+    return config, secrets
+
+
+def preview(stack: str, overrides: dict[str, str] | None = None, secret_overrides: dict[str, str] | None = None,
+            project_dir: Path = PROJECT_DIR) -> Recording:
+    """The offline preview of a stack: its own Pulumi.<stack>.yaml plus `--set` overrides."""
+    return run_stack(stack, *stack_config(stack, overrides, secret_overrides, project_dir))

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: documentation placeholders to replace before deploying (edit Pulumi.{args.stack}.yaml):\n"
               + "\n".join(f"  {p}" for p in found), file=sys.stderr)
         return 2
-    for line in found:
+    for line in found + recording.warnings:
         print(f"warning: {line}", file=sys.stderr)
     document = recording.to_json()
     if base is not None:

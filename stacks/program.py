@@ -26,6 +26,8 @@ def main() -> None:
     except ConfigError as exc:
         # RunError: the CLI prints the message alone, no traceback, and exits non-zero.
         raise pulumi.RunError(exc.report()) from None
+    for warning in config.warnings(cfg):
+        pulumi.log.warn(warning)
     outputs = importlib.import_module(f"stacks.{cfg.environment}").build(cfg)
     missing = missing_keys(outputs)
     if missing:

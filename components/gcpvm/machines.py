@@ -16,6 +16,24 @@ MEMORY_PER_VCPU = {
 }
 GENERIC = re.compile(r"^(n1|n2|n2d|n4|e2|c2|c2d|c3|c3d|c4|t2d)-(standard|highmem|highcpu)-(\d+)$")
 
+# The vCPU counts each predefined family-kind comes in (anything else, e.g. n2-standard-999, does not exist):
+# https://cloud.google.com/compute/docs/general-purpose-machines and .../compute-optimized-machines
+_STEPS = (2, 4, 8, 16, 32, 48, 64, 80, 96)
+VCPUS: dict[str, dict[str, tuple[int, ...]]] = {
+    "n1": {"standard": (1, 2, 4, 8, 16, 32, 64, 96), "highmem": (2, 4, 8, 16, 32, 64, 96),
+           "highcpu": (2, 4, 8, 16, 32, 64, 96)},
+    "n2": {"standard": (*_STEPS, 128), "highmem": (*_STEPS, 128), "highcpu": _STEPS},
+    "n2d": {"standard": (*_STEPS, 128, 224), "highmem": _STEPS, "highcpu": (*_STEPS, 128, 224)},
+    "n4": {kind: _STEPS[:-1] for kind in ("standard", "highmem", "highcpu")},
+    "e2": {"standard": (2, 4, 8, 16, 32), "highmem": (2, 4, 8, 16), "highcpu": (2, 4, 8, 16, 32)},
+    "c2": {"standard": (4, 8, 16, 30, 60)},
+    "c2d": {kind: (2, 4, 8, 16, 32, 56, 112) for kind in ("standard", "highmem", "highcpu")},
+    "c3": {kind: (4, 8, 22, 44, 88, 176) for kind in ("standard", "highmem", "highcpu")},
+    "c3d": {kind: (4, 8, 16, 30, 60, 90, 180, 360) for kind in ("standard", "highmem", "highcpu")},
+    "c4": {kind: (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288) for kind in ("standard", "highmem", "highcpu")},
+    "t2d": {"standard": (1, 2, 4, 8, 16, 32, 48, 60)},
+}
+
 # Accelerator-optimized families: the GPUs come with the machine type (vCPUs, memory GB, GPU type, GPU count).
 BUILT_IN: dict[str, tuple[int, float, str, int]] = {
     **{f"g2-standard-{n}": (n, 4.0 * n, "nvidia-l4", gpus)
@@ -59,6 +77,30 @@ def shape(machine_type: str) -> MachineShape | None:
     family, kind, count = match.group(1), match.group(2), int(match.group(3))
     per_vcpu = MEMORY_PER_VCPU.get(family, MEMORY_PER_VCPU["default"])[kind]
     return MachineShape(count, per_vcpu * count)
+
+
+def predefined_problem(machine_type: str) -> str | None:
+    """Why a name shaped like a predefined machine type (n2-standard-N) names none, or None."""
+    match = GENERIC.match(machine_type)
+    if not match:
+        return None
+    family, kind, count = match.group(1), match.group(2), int(match.group(3))
+    counts = VCPUS[family].get(kind)
+    if counts is None:
+        kinds = ", ".join(f"{family}-{k}-N" for k in VCPUS[family])
+        return f"{machine_type!r} is not a machine type (allowed: {kinds})"
+    if count not in counts:
+        return (f"{machine_type!r} is not a machine type (allowed: {family}-{kind}-N with N one of "
+                f"{', '.join(map(str, counts))})")
+    return None
+
+
+def machine_type(value: str) -> str:
+    """A field validator: reject a predefined-looking name that GCE does not have."""
+    problem = predefined_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def accelerator_problem(machine_type: str, accelerator_type: str | None, count: int) -> str | None:

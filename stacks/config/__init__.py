@@ -16,9 +16,18 @@ import json
 import re
 import types
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stacks.errors import ConfigError
 
@@ -86,6 +95,35 @@ def dns_label(value: str) -> str:
             "at most 32 characters)"
         )
     return value
+
+
+# An image reference, as Docker parses it: [registry[:port]/]path[:tag][@digest]. The grammar of
+# github.com/distribution/reference (regexp.go); nothing else (no spaces, quotes, `;`, `$(...)`) reaches a
+# `docker run` or startup script.
+_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+IMAGE_REFERENCE = re.compile(rf"^(?:{_DOMAIN}/)?{_PATH}(?:/{_PATH})*(?::[\w][\w.-]{{0,127}})?"
+                             r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
+# A GPU as Docker's device requests and ROCR_VISIBLE_DEVICES name it: an index, or a GPU/MIG UUID.
+GPU_ID = re.compile(r"^(?:[0-9]{1,3}|(?:GPU|MIG)-[0-9A-Za-z/-]{1,80})$")
+
+
+def image_reference(value: str) -> str:
+    if len(value) > 255 or not IMAGE_REFERENCE.match(value):
+        raise ValueError(f"{value!r} is not an image reference (allowed: [registry[:port]/]name[:tag][@sha256:...], "
+                         "lowercase path, e.g. rayproject/ray:2.60.0-py311-cpu)")
+    return value
+
+
+def gpu_id(value: str) -> str:
+    if not GPU_ID.match(value):
+        raise ValueError(f"{value!r} is not a GPU id (allowed: an index such as 0, or a UUID such as GPU-5fd4a2b1-...)")
+    return value
+
+
+ImageReference = Annotated[str, AfterValidator(image_reference)]
+GpuId = Annotated[str, AfterValidator(gpu_id)]
 
 
 def duplicates(key: str, names: list[str]) -> list[str]:
@@ -170,6 +208,11 @@ def scalar_kinds(annotation: Any) -> set[Any]:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return set(typing.get_args(annotation))
     return {annotation}
+
+
+def warnings(cfg: Strict) -> list[str]:
+    """What a valid config probably did not mean (a model may define `warnings()`), as `key: problem` lines."""
+    return [f"{NAMESPACE}:{w}" for w in (cfg.warnings() if hasattr(cfg, "warnings") else [])]
 
 
 def _scalar(model: type[BaseModel], key: str, value: Any) -> Any:

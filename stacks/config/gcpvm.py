@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from components.gcpvm import machines
 from components.versions import RAY_VERSION
-from stacks.config import Strict, dns_label, duplicates
+from stacks.config import ImageReference, Strict, dns_label, duplicates
 
 IAP_RANGE = "35.235.240.0/20"  # Google's IAP TCP forwarding range: SSH and tunnels arrive from here only
 # Ray's memory resource is this share of the machine; the rest is the object store (Ray's default 30%).
@@ -75,6 +75,8 @@ class Node(Strict):
     memory_gb: float | None = Field(default=None, gt=0, le=16384)
     vm_image: str | None = None  # boot image; default: a Deep Learning VM image with Docker (and GPU drivers)
 
+    _machine_type = field_validator("machine_type")(machines.machine_type)
+
     def shape(self) -> machines.MachineShape | None:
         return machines.shape(self.machine_type)
 
@@ -123,7 +125,7 @@ class WorkerType(Node):
     accelerator_count: int = Field(default=0, ge=0, le=16)
     spot: bool = False
     resources: dict[str, int] = Field(default_factory=dict)  # custom Ray resources per node
-    image: str | None = None  # overrides image.ref / image.gpu_ref for this type
+    image: ImageReference | None = None  # overrides image.ref / image.gpu_ref for this type
 
     _name = field_validator("name")(dns_label)
 
@@ -146,8 +148,8 @@ class Image(Strict):
     `registry_password` secret)."""
 
     source: Literal["public", "private"] = "public"
-    ref: str = PUBLIC_CPU_IMAGE
-    gpu_ref: str | None = None  # for GPU worker types; default: Ray's GPU image (public) or `ref`
+    ref: ImageReference = PUBLIC_CPU_IMAGE
+    gpu_ref: ImageReference | None = None  # for GPU worker types; default: Ray's GPU image (public) or `ref`
     registry_username: str | None = None  # private registries other than Artifact Registry
 
     @property

@@ -14,8 +14,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from components.gcpvm import machines
 from components.gke.cluster_objects import NCCL_PLUGIN_IMAGE
-from stacks.config import Strict, dns_label, duplicates
+from stacks.config import ImageReference, Strict, dns_label, duplicates
 
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
@@ -166,6 +167,8 @@ class SystemPool(Strict):
     max_nodes: int = Field(default=3, ge=1, le=100)
     disk_size_gb: int = Field(default=200, ge=50, le=4096)
 
+    _machine_type = field_validator("machine_type")(machines.machine_type)
+
 
 class Cluster(Strict):
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
@@ -304,7 +307,7 @@ class Ray(Strict):
     service_account: str = "ray-worker"
     cluster_name: str = "ray"  # the RayCluster; its pods carry the label ray.io/cluster=<cluster_name>
     # null: the stack's own ray-server build, by digest (what Binary Authorization attests).
-    image: str | None = None
+    image: ImageReference | None = None
     head: RayHead = RayHead()
     gpu_workers: GpuWorkers = GpuWorkers()
     cpu_workers: CpuWorkers = CpuWorkers()
@@ -350,9 +353,9 @@ class Monitoring(Strict):
 
     grafana: bool = True
     scrape_interval: str = "30s"
-    grafana_image: str = "grafana/grafana-oss:12.2.1"
+    grafana_image: ImageReference = "grafana/grafana-oss:12.2.1"
     # Assumption: the current GMP query frontend tag (GoogleCloudPlatform/prometheus-engine releases).
-    prometheus_frontend_image: str = "gke.gcr.io/prometheus-engine/frontend:v0.15.3-gke.0"
+    prometheus_frontend_image: ImageReference = "gke.gcr.io/prometheus-engine/frontend:v0.15.3-gke.0"
 
     @field_validator("scrape_interval")
     @classmethod

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from components.versions import RAY_VERSION
-from stacks.config import RayAuth, Strict, dns_label, duplicates, ip_address
+from stacks.config import GpuId, ImageReference, RayAuth, Strict, dns_label, duplicates, ip_address
 
 
 class DockerHost(Strict):
@@ -57,9 +57,9 @@ class WorkerGroup(Strict):
     gpu_vendor: Literal["none", "nvidia", "amd"] = "none"
     gpus_per_worker: int = Field(default=0, ge=0, le=16)
     # Host GPU ids (as nvidia-smi / rocm-smi number them), handed out gpus_per_worker at a time, in order.
-    gpu_ids: list[str] = Field(default_factory=list)
+    gpu_ids: list[GpuId] = Field(default_factory=list)
     resources: dict[str, float] = Field(default_factory=dict)  # extra Ray custom resources per worker
-    image: str | None = None  # overrides the image chosen by gpu_vendor
+    image: ImageReference | None = None  # overrides the image chosen by gpu_vendor
 
     _name = field_validator("name")(dns_label)
 
@@ -102,10 +102,10 @@ class Images(Strict):
     """`build` builds images/ on each Docker host; `pull` uses the references given (or Ray's official ones)."""
 
     source: Literal["build", "pull"] = "build"
-    ray_cpu: str | None = None
-    ray_cuda: str | None = None
-    ray_rocm: str | None = None
-    jupyter: str | None = None
+    ray_cpu: ImageReference | None = None
+    ray_cuda: ImageReference | None = None
+    ray_rocm: ImageReference | None = None
+    jupyter: ImageReference | None = None
 
     def pulled(self, kind: str) -> str | None:
         """The reference to pull for an image kind, Ray's official image where one exists."""
@@ -170,6 +170,13 @@ class LocalConfig(RayAuth):
 
     def host(self, name: str | None) -> DockerHost:
         return next(h for h in self.hosts if h.name == (name or self.head_host.name))
+
+    def warnings(self) -> list[str]:
+        """Allowed but probably not meant; the preview and `pulumi up` print each."""
+        used = {w.host or self.head_host.name for w in self.workers} | {self.head_host.name}
+        return [f"hosts[{i}]: host {h.name!r} runs nothing: no worker group names it and the head runs on "
+                f"{self.head_host.name!r} (allowed: give a worker group `host: {h.name}`, or remove the host)"
+                for i, h in enumerate(self.hosts) if h.name not in used]
 
     def cross_checks(self) -> list[str]:
         """Rules that span several keys; each problem names the key to change."""

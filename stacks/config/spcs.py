@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from components.spcs.families import FAMILIES, MIN_POOL_NODES, family
 from components.spcs.specs import ray_share, sidecars
-from stacks.config import Strict, dns_label, duplicates
+from stacks.config import ImageReference, Strict, dns_label, duplicates
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 # Snowflake refuses these as owners of services; they are only used for the admin steps.
@@ -89,7 +89,7 @@ class CustomWorkerGroup(WorkerGroup):
     """Workers for specialised tasks: custom resources steer work onto them, optionally their own image."""
 
     resources: dict[str, float] = Field(min_length=1)
-    image: str | None = None  # `name:tag` in the stack's image repository; default: the stack's Ray image
+    image: ImageReference | None = None  # `name:tag` in the stack's image repository; default: the stack's Ray image
 
     @field_validator("image")
     @classmethod
@@ -124,6 +124,11 @@ class Egress(Strict):
         for host in value:
             if not EGRESS_HOST.match(host):
                 raise ValueError(f"{host!r} is not a host name (allowed: host.domain[:port], e.g. pypi.org:443)")
+            # A network rule's HOST_PORT port is a TCP port, 1 to 65535:
+            # https://docs.snowflake.com/en/sql-reference/sql/create-network-rule
+            port = int(host.rpartition(":")[2]) if ":" in host else 443
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{host!r} has port {port} (allowed: host.domain[:port] with a port from 1 to 65535)")
         return value
 
 

@@ -56,8 +56,8 @@ def test_project_is_required():
     ({"head": {"machine_type": "n2-standard-8", "memory_gb": 30}},
      "ray-platform:head.memory_gb: 30 GB of Ray memory on n2-standard-8 (32 GB) (allowed: at most 22.4 GB, 70% of the "
      "machine; the rest is the object store and Ray's own processes)"),
-    ({"head": {"machine_type": "e2-standard-1"}},
-     "ray-platform:head.machine_type: e2-standard-1 has 1 vCPU (allowed: at least 2: the GCS, dashboard and "
+    ({"head": {"machine_type": "n1-standard-1"}},
+     "ray-platform:head.machine_type: n1-standard-1 has 1 vCPU (allowed: at least 2: the GCS, dashboard and "
      "autoscaler run beside the work)"),
     ({"image": {"source": "private"}},
      "ray-platform:image.ref: missing with image.source 'private' (allowed: your image, e.g. "
