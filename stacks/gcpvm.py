@@ -15,6 +15,7 @@ from components.gcpvm.autoscaler_config import ClusterSpec, NodeTypeSpec
 from components.gcpvm.cleanup import Target, WorkerCleanup
 from components.gcpvm.head import HeadNode, HeadNodeArgs
 from components.gcpvm.identity import ClusterIdentity, ClusterIdentityArgs, email
+from components.gcpvm.machines import object_store_shm_bytes
 from components.gcpvm.network import ClusterNetwork, ClusterNetworkArgs
 from components.gcpvm.ray_tags import head_vm_name
 from components.gcpvm.registry import RegistryAccess, RegistryAccessArgs
@@ -26,8 +27,13 @@ from stacks.config.gcpvm import CPU_VM_IMAGE, GPU_VM_IMAGE, GcpVmConfig, Head, W
 
 APIS = ("compute.googleapis.com", "iam.googleapis.com", "iap.googleapis.com", "secretmanager.googleapis.com",
         "storage.googleapis.com")
+ARTIFACT_REGISTRY_API = "artifactregistry.googleapis.com"  # only with an Artifact Registry image
 HEAD_TYPE = "head"
 PORTS = HeadPorts()
+
+
+def apis_of(cfg: GcpVmConfig) -> tuple[str, ...]:
+    return (*APIS, ARTIFACT_REGISTRY_API) if cfg.image.source == "private" and cfg.image.artifact_registry else APIS
 
 
 def head_node(head: Head) -> RayNode:
@@ -119,7 +125,7 @@ def build(cfg: GcpVmConfig) -> dict:
         gcp.projects.Service(f"api-{service.split('.')[0]}", project=cfg.project, service=service,
                              disable_on_destroy=False,  # other workloads in the project may use them
                              opts=pulumi.ResourceOptions(provider=gcp_provider))
-        for service in APIS if cfg.enable_apis
+        for service in apis_of(cfg) if cfg.enable_apis
     ]
     base = pulumi.ResourceOptions(providers={"gcp": gcp_provider, "tls": tls_provider}, depends_on=apis)
     head_tag = f"{prefix}-head"
@@ -140,7 +146,8 @@ def build(cfg: GcpVmConfig) -> dict:
     spec = cluster_spec(cfg, registry.login_commands)
     startup = HeadStartup(
         cluster_yaml="", image=cfg.image.ref, node=spec.head.node, project=cfg.project,
-        ssh_key_secret=f"{prefix}-autoscaler-ssh-key", ports=PORTS, registry_login=registry.login_commands,
+        ssh_key_secret=f"{prefix}-autoscaler-ssh-key",
+        shm_bytes=object_store_shm_bytes(cfg.head.machine_memory_gb()), ports=PORTS, registry_login=registry.login_commands,
         env=spec.env)
     head = HeadNode("head", HeadNodeArgs(
         spec=spec, startup=startup, service_account_email=email(f"{prefix}-autoscaler", cfg.project),

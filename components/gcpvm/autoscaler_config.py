@@ -21,6 +21,9 @@ HEAD_ADDRESS = "$RAY_HEAD_IP"  # substituted by the autoscaler with the head's i
 KEY_PATH = "/etc/ray-platform/ssh_key.pem"  # where the head's container finds the workers' SSH key
 CONFIG_PATH = "/etc/ray-platform/cluster.yaml"
 OPEN_FILES = 65536  # Ray's own recommendation for `ulimit -n`
+# https://cloud.google.com/compute/docs/oslogin/set-up-oslogin: instance metadata overrides the project's setting
+# (not the organization policy compute.requireOsLogin; see docs/first-deployment/gcpvm.md).
+OS_LOGIN_OFF = {"key": "enable-oslogin", "value": "FALSE"}
 # GPU VMs install the NVIDIA driver at first boot (`install-nvidia-driver`), after SSH is up: wait for it before
 # `docker run --gpus all`, bounded, as Ray's GCP GPU docker example does (example-gpu-docker.yaml,
 # initialization_commands). A driver that never comes up fails the node's setup instead of hanging it.
@@ -86,7 +89,9 @@ def node_config(spec: ClusterSpec, node_type: NodeTypeSpec, ssh_public_key: str)
     gpus = node_type.node.gpus
     metadata = [{"key": "ssh-keys", "value": f"{spec.ssh_user}:{ssh_public_key.strip()} {spec.ssh_user}"},
                 # Only this key logs in; project-wide keys of people do not reach the workers.
-                {"key": "block-project-ssh-keys", "value": "true"}]
+                {"key": "block-project-ssh-keys", "value": "true"},
+                # Where OS Login is on (project metadata), `ssh-keys` is ignored and the autoscaler cannot log in.
+                OS_LOGIN_OFF]
     if gpus:
         metadata.append({"key": "install-nvidia-driver", "value": "True"})
     config: dict[str, Any] = {

@@ -6,6 +6,7 @@ they come from here, and the stack config checks machine types against accelerat
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -48,6 +49,18 @@ BUILT_IN: dict[str, tuple[int, float, str, int]] = {
     "a2-ultragpu-8g": (96, 1360, "nvidia-a100-80gb", 8),
     "a3-highgpu-8g": (208, 1872, "nvidia-h100-80gb", 8),
 }
+
+# Ray sizes a worker container's /dev/shm to hold its object store: 30 % of the memory, plus 10 %, at most
+# 200 GB (ray/autoscaler/_private/command_runner.py, DockerCommandRunner._auto_configure_shm; the share and the
+# cap are ray_constants.DEFAULT_OBJECT_STORE_MEMORY_PROPORTION / DEFAULT_OBJECT_STORE_MAX_MEMORY_BYTES).
+OBJECT_STORE_SHARE = 0.3
+OBJECT_STORE_MAX_BYTES = 200 * 10**9
+
+
+def object_store_shm_bytes(memory_gb: float) -> int:
+    """The /dev/shm size Ray would give a container on a machine with this much memory (GiB)."""
+    return math.ceil(min(memory_gb * 1024**3 * OBJECT_STORE_SHARE * 1.1, OBJECT_STORE_MAX_BYTES))
+
 
 # GPUs that can be attached to N1 machines, and the counts GCE allows.
 ATTACHABLE: dict[str, tuple[int, ...]] = {

@@ -27,6 +27,7 @@ class HeadStartup:
     node: RayNode
     project: str
     ssh_key_secret: str  # Secret Manager secret id holding the workers' SSH private key
+    shm_bytes: int  # the container's /dev/shm: Ray's object store lives there (machines.object_store_shm_bytes)
     ports: HeadPorts = HeadPorts()
     registry_login: list[str] = field(default_factory=list)  # host commands that let Docker pull `image`
     env: dict[str, str] = field(default_factory=dict)
@@ -47,7 +48,7 @@ def ray_command(startup: HeadStartup) -> str:
 def docker_run(startup: HeadStartup) -> list[str]:
     command = [
         "docker", "run", "--detach", "--name", HEAD_CONTAINER, "--restart", "unless-stopped", "--network", "host",
-        f"--ulimit=nofile={OPEN_FILES}:{OPEN_FILES}", "--shm-size=8g",
+        f"--ulimit=nofile={OPEN_FILES}:{OPEN_FILES}", f"--shm-size={startup.shm_bytes}b",
         "--volume", f"{CONFIG_PATH}:{CONFIG_PATH}:ro", "--volume", f"{KEY_PATH}:{KEY_PATH}:ro",
     ]
     for key, value in sorted(startup.env.items()):

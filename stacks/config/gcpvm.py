@@ -80,6 +80,11 @@ class Node(Strict):
     def shape(self) -> machines.MachineShape | None:
         return machines.shape(self.machine_type)
 
+    def machine_memory_gb(self) -> float:
+        """The VM's memory: from the machine type, or (a type this stack does not know) Ray's share of it."""
+        found = self.shape()
+        return found.memory_gb if found else self.ray_memory_gb() / RAY_MEMORY_FRACTION
+
     def ray_cpus(self) -> int:
         found = self.shape()
         return self.cpus if self.cpus is not None else (found.vcpus if found else 0)

@@ -62,6 +62,10 @@ def test_queued_cpu_tasks_launch_only_the_needed_type_within_max_workers(stack):
     assert body["serviceAccounts"][0]["email"] == "autotuner-workers@my-ray-project.iam.gserviceaccount.com"
     assert body["tags"] == {"items": ["autotuner-node"]}
     assert "guestAccelerators" not in body and "scheduling" not in body
+    # Ray logs in with this key only; OS Login (if the project turns it on) would ignore it.
+    assert metadata(body) == {"ssh-keys": metadata(body)["ssh-keys"], "block-project-ssh-keys": "true",
+                              "enable-oslogin": "FALSE"}
+    assert metadata(body)["ssh-keys"].startswith("ray:ssh-ed25519 ")
 
     cluster.demand([{"CPU": 1}] * 100)  # far more than the cluster can ever hold
     cluster.rounds(4)

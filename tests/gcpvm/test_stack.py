@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from gcpvm_testing import gcpvm_config
@@ -18,6 +19,7 @@ FIREWALL = "gcp:compute/firewall:Firewall"
 INSTANCE = "gcp:compute/instance:Instance"
 CLEANUP = "pulumi-python:dynamic:Resource"
 OPEN_WORLD = {"0.0.0.0/0", "::/0"}
+AR_IMAGE = "us-west1-docker.pkg.dev/my-ray-project/ray/ray-gcpvm:2.60.0"
 
 
 def test_exports_the_contract_and_passes_the_sdk_key_check(gcpvm):
@@ -90,6 +92,41 @@ def test_head_startup_script_holds_the_config_and_starts_the_autoscaler(gcpvm):
                                      "ray-user-node-type": "head", "ray-node-status": "up-to-date",
                                      "ray-node-name": "ray-autotuner-head"}
     assert head.inputs["serviceAccount"]["email"] == "autotuner-autoscaler@my-ray-project.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize("head, memory_gb", [({"machine_type": "n2-standard-8"}, 32),
+                                             ({"machine_type": "n2-highmem-32"}, 256),
+                                             ({"machine_type": "m3-ultramem-32", "cpus": 32, "memory_gb": 680}, 680 / 0.7)])
+def test_the_heads_shm_holds_rays_object_store(head, memory_gb):
+    """Ray's own sizing of a container's /dev/shm (what it gives the workers), run on the head's machine: the head's
+    --shm-size is the same, so the object store (30 % of memory, at most 200 GB) does not fall back to /tmp."""
+    from types import SimpleNamespace
+
+    from ray._private.ray_constants import DEFAULT_OBJECT_STORE_MAX_MEMORY_BYTES as CAP
+    from ray._private.ray_constants import DEFAULT_OBJECT_STORE_MEMORY_PROPORTION as SHARE
+    from ray.autoscaler._private.command_runner import DockerCommandRunner
+
+    meminfo = f"MemAvailable: {int(memory_gb * 1024**2)} kB".encode()
+    runner = SimpleNamespace(docker_config={}, ssh_command_runner=SimpleNamespace(run=lambda *a, **k: meminfo))
+    [rays] = DockerCommandRunner._auto_configure_shm(runner, [])
+    rays_bytes = float(rays.split("=")[1].strip("'b"))
+    script = run_stack("gcpvm", gcpvm_config(head=head)).get(INSTANCE, "head-vm").inputs["metadataStartupScript"]
+    ours = int(re.search(r"--shm-size=(\d+)b ", script).group(1))
+    assert rays_bytes <= ours < rays_bytes + 1
+    assert ours >= min(memory_gb * 1024**3 * SHARE, CAP)  # Ray's default object store on that machine
+
+
+def test_artifact_registry_api_is_enabled_only_for_an_artifact_registry_image(gcpvm):
+    def services(rec):
+        return {r.inputs["service"] for r in rec.by_type("gcp:projects/service:Service")}
+
+    assert "artifactregistry.googleapis.com" not in services(gcpvm)
+    ar = run_stack("gcpvm", gcpvm_config(image={"source": "private", "ref": AR_IMAGE}))
+    assert services(ar) == services(gcpvm) | {"artifactregistry.googleapis.com"}
+    other = run_stack("gcpvm", gcpvm_config(
+        image={"source": "private", "ref": "registry.example.com/t/ray:1", "registry_username": "u"},
+        registry_password="a-password-123"), {"ray-platform:registry_password"})
+    assert services(other) == services(gcpvm)
 
 
 def test_cleanup_exists_depends_on_head_and_network_and_targets_this_cluster(gcpvm):
