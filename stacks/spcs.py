@@ -56,6 +56,11 @@ def snowflake_name(*parts: str) -> str:
     return "_".join(p.upper().replace("-", "_") for p in parts)
 
 
+def connection(cfg, role: str) -> dict[str, str]:
+    """What the dynamic resources connect with; the key comes from the environment at run time."""
+    return {"account": f"{cfg.organization_name}-{cfg.account_name}", "user": cfg.user, "role": role}
+
+
 def prefix(cfg: SpcsConfig) -> str:
     """Account-level objects (pools, warehouse, integration) are shared by every stack in the account."""
     return snowflake_name(cfg.name_prefix, pulumi.get_stack())
@@ -179,14 +184,14 @@ def build(cfg: SpcsConfig) -> dict:
         database=objects.database, schema=objects.schema, warehouse=objects.warehouse,
         head=ServiceArgs("head", snowflake_name(stack_prefix, "HEAD"), _pool(cfg, "head", cfg.head),
                          render=lambda _dns: render_head(head)),
-        workers=workers, provider=owner, secrets=secrets, external_access_integrations=integrations,
-        depends_on=pushed))
+        workers=workers, provider=owner, connection=connection(cfg, cfg.role), secrets=secrets,
+        external_access_integrations=integrations, depends_on=pushed))
 
     if cfg.status_app:
         SpcsStatusApp("status", SpcsStatusAppArgs(
             name=snowflake_name(stack_prefix, "STATUS"), source=ROOT / "apps" / "spcs-status" / "streamlit_app.py",
             database=objects.database, schema=objects.schema, stage=stage_fqn(cfg, cfg.stages.apps),
-            warehouse=objects.warehouse, provider=owner))
+            warehouse=objects.warehouse, provider=owner, connection=connection(cfg, cfg.role), after=[objects]))
 
     urls = cluster.urls
     return {

@@ -30,7 +30,7 @@ from components.spcs_app.app_files import AppImages, AppShape, app_files
 from components.spcs_app.package import ListingArgs, SpcsAppPackage, SpcsAppPackageArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs_app import SpcsAppConfig
-from stacks.spcs import EAI_PREVIEW_FEATURE, TOKEN_ENV, snowflake_name
+from stacks.spcs import EAI_PREVIEW_FEATURE, TOKEN_ENV, connection, snowflake_name
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "apps" / "ray-native-app"
@@ -58,11 +58,6 @@ def app_shape(cfg: SpcsAppConfig) -> AppShape:
     return AppShape(head_families=[family(f) for f in cfg.shapes.head_families],
                     worker_families=[family(f) for f in cfg.shapes.worker_families], images=images, raydp=cfg.raydp,
                     monitoring=cfg.monitoring, jupyter=cfg.jupyter, logs_volume_gib=cfg.shapes.logs_volume_gib)
-
-
-def connection(cfg, role: str) -> dict[str, str]:
-    """What the dynamic resources connect with; the key comes from the environment at run time."""
-    return {"account": f"{cfg.organization_name}-{cfg.account_name}", "user": cfg.user, "role": role}
 
 
 def provider(name: str, cfg, role: str, **kwargs) -> snowflake.Provider:

@@ -18,7 +18,7 @@ from components.spcs_app.app_files import APP_GRAFANA_SECRET, APP_STAGES, SERVIC
 from components.spcs_app.consumer import APP_ACCOUNT_PRIVILEGES, SpcsAppInstall, SpcsAppInstallArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs_consumer import SpcsConsumerConfig
-from stacks.spcs import endpoint_outputs, snowflake_name
+from stacks.spcs import connection, endpoint_outputs, snowflake_name
 from stacks.spcs_app import access_output, role_and_owner
 
 # What installing and running the app needs beyond the `spcs` owner's grants (seed 000's consumer step 0).
@@ -65,7 +65,7 @@ def build(cfg: SpcsConsumerConfig) -> dict:
     app = SpcsAppInstall("app", SpcsAppInstallArgs(
         application=cfg.application, listing=cfg.install.name, role=cfg.role,
         warehouse=warehouse.name, request=start_request(cfg, warehouse_name), provider=owner,
-        egress_integration=integration, grantable=APP_ACCOUNT_PRIVILEGES))
+        egress_integration=integration, grantable=APP_ACCOUNT_PRIVILEGES, connection=connection(cfg, cfg.role)))
 
     urls = app.urls
     artifacts = f"@{cfg.application}.{APP_STAGES[0].stage.removeprefix('@')}"

@@ -99,6 +99,15 @@ CREATE OR REPLACE PROCEDURE app_public.service_logs(group_name STRING, container
   HANDLER = 'ray_cluster.service_logs';
 GRANT USAGE ON PROCEDURE app_public.service_logs(STRING, STRING, INT) TO APPLICATION ROLE app_user;
 
+CREATE OR REPLACE PROCEDURE app_public.service_containers()
+  RETURNS TABLE ()
+  LANGUAGE PYTHON
+  RUNTIME_VERSION = '3.11'
+  PACKAGES = ('snowflake-snowpark-python')
+  IMPORTS = ('/python/ray_cluster.py', '/python/catalog.json')
+  HANDLER = 'ray_cluster.service_containers';
+GRANT USAGE ON PROCEDURE app_public.service_containers() TO APPLICATION ROLE app_user;
+
 CREATE OR REPLACE PROCEDURE app_public.service_endpoints()
   RETURNS TABLE ()
   LANGUAGE PYTHON

@@ -1,25 +1,23 @@
 """The Ray cluster on SPCS: a compute pool and a service per node group, and the head's public endpoints.
 
 Specs arrive as renderers (components/spcs/specs.py) and pass the linter before any service is registered.
-Workers get the head service's `dns_name` output. The public URLs come from `SHOW ENDPOINTS IN SERVICE`
-run by `snowflake.Execute` (the provider has no endpoint output); its `query` is re-read on every refresh,
-so URLs still provisioning right after creation appear on the next `pulumi up --refresh`.
+Workers get the head service's `dns_name` output. `pulumi up` ends once every service is READY and the head's
+public endpoints are provisioned (components/spcs/readiness.py), with their URLs as outputs.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_snowflake as snowflake
 
 from components.spcs.families import family
+from components.spcs.readiness import ServiceEndpoints
 from components.spcs.spec_lint import lint
 
-HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.[a-z]{2,}$")
 PLACEHOLDER_HEAD = "ray-head.lint.invalid"  # renders worker specs for the up-front lint
 
 
@@ -61,6 +59,7 @@ class SpcsRayClusterArgs:
     head: ServiceArgs
     workers: list[ServiceArgs]
     provider: snowflake.Provider
+    connection: dict[str, str]  # account, user, role for the readiness wait; the key comes from the environment
     secrets: dict[str, pulumi.Input[str]] = field(default_factory=dict)  # SECRET object name -> value (secret)
     external_access_integrations: Sequence[pulumi.Input[str]] = ()
     depends_on: Sequence[pulumi.Resource] = ()  # e.g. the pushed images
@@ -71,17 +70,6 @@ def checked_spec(service: str, text: str, instance_family: str) -> str:
     if problems:
         raise ValueError(f"service {service}: the spec breaks SPCS rules:\n  " + "\n  ".join(problems))
     return text
-
-
-def public_urls(rows: Sequence[dict[str, Any]] | None) -> dict[str, str | None]:
-    """`SHOW ENDPOINTS` rows -> public endpoint name -> https URL (None while still provisioning)."""
-    out: dict[str, str | None] = {}
-    for row in rows or []:
-        if str(row.get("is_public", "")).lower() != "true":
-            continue
-        host = str(row.get("ingress_url") or "").strip()
-        out[str(row.get("name"))] = f"https://{host}" if HOSTNAME.match(host) else None
-    return out
 
 
 class SpcsRayCluster(pulumi.ComponentResource):
@@ -101,20 +89,25 @@ class SpcsRayCluster(pulumi.ComponentResource):
                 opts=self._opts())
             for object_name, value in sorted(args.secrets.items())
         ]
-        head = self._service(name, args.head, args.head.render(""), [*secrets, *args.depends_on])
+        head_spec = args.head.render("")
+        head = self._service(name, args.head, head_spec, [*secrets, *args.depends_on])
         self.head_dns_name = head.show_outputs.apply(lambda rows: rows[0].dns_name)
+        specs: list[pulumi.Input[str]] = [head_spec]
         for worker in args.workers:
             spec = self.head_dns_name.apply(
                 lambda dns, w=worker: checked_spec(w.service_name, w.render(dns), w.pool.instance_family))
             self._service(name, worker, spec, list(args.depends_on))
-        endpoints = snowflake.Execute(
-            f"{name}-endpoints",
-            execute=head.fully_qualified_name.apply(lambda fqn: f"SHOW ENDPOINTS IN SERVICE {fqn}"),
-            revert="SELECT 1",  # reading endpoints changes nothing; nothing to undo
-            query=head.fully_qualified_name.apply(lambda fqn: f"SHOW ENDPOINTS IN SERVICE {fqn}"),
-            opts=self._opts(),
-        )
-        self.urls = endpoints.query_results.apply(public_urls)
+            specs.append(spec)
+        services = list(self.services.values())
+        ready = ServiceEndpoints(f"{name}-endpoints", {
+            "connection": args.connection,
+            "containers": pulumi.Output.all(*[s.fully_qualified_name for s in services]).apply(
+                lambda names: [f"SHOW SERVICE CONTAINERS IN SERVICE {n}" for n in names]),
+            "endpoints": head.fully_qualified_name.apply(lambda fqn: f"SHOW ENDPOINTS IN SERVICE {fqn}"),
+            "revision": pulumi.Output.all(*specs).apply(
+                lambda texts: hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]),
+        }, opts=pulumi.ResourceOptions(parent=self, depends_on=services))
+        self.urls = ready.urls
         self.register_outputs({"head_dns_name": self.head_dns_name, "urls": self.urls})
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:

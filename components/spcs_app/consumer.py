@@ -3,6 +3,7 @@ for, bind the egress reference, call its start procedure with the node groups, r
 
 Everything is SQL through `snowflake.Execute` (pulumi-snowflake has no application resources): each
 statement has its revert, so a destroy revokes, unbinds, stops the cluster and drops the app in reverse order.
+`pulumi up` ends once the app's services are READY and their endpoints provisioned (components/spcs/readiness.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_snowflake as snowflake
 
-from components.spcs.cluster import public_urls
+from components.spcs.readiness import ServiceEndpoints
 
 # What the app's manifest requests, minus warehouses (the app gets usage on the consumer's warehouse instead).
 APP_ACCOUNT_PRIVILEGES = ("BIND SERVICE ENDPOINT", "CREATE COMPUTE POOL")
@@ -31,6 +32,7 @@ class SpcsAppInstallArgs:
     warehouse: pulumi.Input[str]
     request: dict[str, Any]  # start_cluster's argument: head, workers, warehouse
     provider: snowflake.Provider
+    connection: dict[str, str]  # account, user, role for the readiness wait; the key comes from the environment
     egress_integration: pulumi.Input[str] | None = None
     grantable: tuple[str, ...] = ()  # account privileges `role` holds WITH GRANT OPTION
 
@@ -85,14 +87,16 @@ class SpcsAppInstall(pulumi.ComponentResource):
         # A changed request restarts the cluster: stop the old one first (same pools and services by name).
         start = self._sql(f"{name}-start", start_sql(app, args.request), f"CALL {app}.app_public.stop_cluster()",
                           depends_on=grants, delete_before_replace=True)
-        read = f"CALL {app}.app_public.service_endpoints()"
-        endpoints = self._sql(f"{name}-endpoints", read, "SELECT 1", query=read, depends_on=[start])
-        self.urls = endpoints.query_results.apply(public_urls)
+        # The app's services live in the app: its procedures list their containers and endpoints.
+        ready = ServiceEndpoints(f"{name}-endpoints", {
+            "connection": args.connection, "containers": [f"CALL {app}.app_public.service_containers()"],
+            "endpoints": f"CALL {app}.app_public.service_endpoints()", "revision": start_sql(app, args.request)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[start]))
+        self.urls = ready.urls
         self.register_outputs({"urls": self.urls})
 
     def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._args.provider, **kwargs)
 
-    def _sql(self, name: str, execute: pulumi.Input[str], revert: pulumi.Input[str], query: str | None = None,
-             **opts: Any) -> snowflake.Execute:
-        return snowflake.Execute(name, execute=execute, revert=revert, query=query, opts=self._opts(**opts))
+    def _sql(self, name: str, execute: pulumi.Input[str], revert: pulumi.Input[str], **opts: Any) -> snowflake.Execute:
+        return snowflake.Execute(name, execute=execute, revert=revert, opts=self._opts(**opts))

@@ -15,8 +15,9 @@ import pulumi
 import pulumi_snowflake as snowflake
 import yaml
 
+from components.spcs.sql import StageFiles
 from components.spcs_app.app_files import files_digest
-from components.spcs_app.sql_provider import AppStageFiles, AppVersion, ReleaseDirective
+from components.spcs_app.sql_provider import AppVersion, ReleaseDirective
 
 DISTRIBUTIONS = ("INTERNAL", "EXTERNAL")
 
@@ -83,7 +84,7 @@ class SpcsAppPackage(pulumi.ComponentResource):
                           f"CREATE STAGE IF NOT EXISTS {stage_fqn} DIRECTORY = (ENABLE = TRUE) "
                           "ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')", f"DROP STAGE IF EXISTS {stage_fqn}",
                           depends_on=[schema])
-        files = AppStageFiles(f"{name}-files", {"connection": args.connection, "stage": stage_fqn,
+        files = StageFiles(f"{name}-files", {"connection": args.connection, "stage": stage_fqn,
                                                 "folder": f"v-{files_digest(args.files)}", "files": args.files},
                               opts=self._opts(depends_on=[stage], dynamic=True))
         self.location = files.location

@@ -35,15 +35,14 @@ def _service(name, inputs):
                              "computePool": inputs.get("computePool", "")}]}
 
 
-def _execute(name, inputs):
-    query = str(inputs.get("query", ""))
-    if not query.startswith("SHOW ENDPOINTS"):
-        return {"queryResults": []}
-    return {"queryResults": [
-        {"name": endpoint, "is_public": "true", "protocol": "HTTP",
-         "ingress_url": f"{digest('ingress', name, endpoint, length=8)}-{ACCOUNT_HOST}.snowflakecomputing.app"}
-        for endpoint in PUBLIC_ENDPOINTS
-    ]}
+def _endpoints(name, inputs):
+    """The readiness wait's result: every public endpoint provisioned (dynamic resources keep Python names)."""
+    return {"urls": {endpoint: f"https://{digest('ingress', name, endpoint, length=8)}-{ACCOUNT_HOST}"
+                               ".snowflakecomputing.app" for endpoint in PUBLIC_ENDPOINTS}}
+
+
+def _stage_files(name, inputs):
+    return {"location": f"@{inputs.get('stage', '')}/{inputs.get('folder', '')}"}
 
 
 def _database(name, inputs):
@@ -67,5 +66,6 @@ COMPUTED = {
     "snowflake:index/secretWithGenericString:SecretWithGenericString": _schema_object,
     "snowflake:index/streamlit:Streamlit": _schema_object,
     "snowflake:index/service:Service": _service,
-    "snowflake:index/execute:Execute": _execute,
+    "pulumi-python:dynamic/spcs:ServiceEndpoints": _endpoints,
+    "pulumi-python:dynamic/spcs:StageFiles": _stage_files,
 }

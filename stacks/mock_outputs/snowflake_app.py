@@ -1,30 +1,8 @@
-"""Outputs for the Native App stacks: the dynamic resources' results and what the app's procedures answer.
-
-Loaded after snowflake.py (modules load in name order), so its `Execute` answer is extended, not lost.
-"""
+"""Outputs for the Native App stacks: the patch number the version resource reads back."""
 
 from __future__ import annotations
 
-from stacks.mock_outputs import digest
-from stacks.mock_outputs import snowflake as base
-
 PREFIX = "pulumi-python:dynamic/spcs_app"
-
-
-def _execute(name, inputs):
-    query = str(inputs.get("query", ""))
-    if query.startswith("CALL ") and query.endswith(".app_public.service_endpoints()"):
-        return {"queryResults": [
-            {"name": endpoint, "is_public": "true", "protocol": "HTTP",
-             "ingress_url": f"{digest('app-ingress', name, endpoint, length=8)}-{base.ACCOUNT_HOST}.snowflakecomputing.app"}
-            for endpoint in base.PUBLIC_ENDPOINTS
-        ]}
-    return base._execute(name, inputs)
-
-
-def _files(name, inputs):
-    # Dynamic resources keep the Python names the program gave them (no camelCase).
-    return {"location": f"@{inputs.get('stage', '')}/{inputs.get('folder', '')}"}
 
 
 def _version(name, inputs):
@@ -32,7 +10,5 @@ def _version(name, inputs):
 
 
 COMPUTED = {
-    "snowflake:index/execute:Execute": _execute,
-    f"{PREFIX}:AppStageFiles": _files,
     f"{PREFIX}:AppVersion": _version,
 }

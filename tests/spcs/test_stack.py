@@ -143,17 +143,31 @@ def test_secrets_are_secret_everywhere(spcs):
     assert grafana["secrets"][0]["snowflakeSecret"]["objectName"].endswith(".RAY_GRAFANA_ADMIN_PASSWORD")
 
 
-def test_status_page_uploaded_then_created(spcs):
+def test_status_page_uploaded_from_memory_then_created(spcs):
     app = spcs.get(f"{SF}/streamlit:Streamlit", "status-streamlit")
-    upload = spcs.get(f"{SF}/execute:Execute", "status-upload")
-    assert f"{SF}/execute:Execute::status-upload" in app.dependencies
-    assert app.inputs["mainFile"] == "streamlit_app.py" and upload.inputs["execute"].startswith("PUT 'file://")
-    assert app.inputs["directoryLocation"] in upload.inputs["execute"]
+    upload = spcs.get("pulumi-python:dynamic/spcs:StageFiles", "status-upload").revealed
+    assert "pulumi-python:dynamic/spcs:StageFiles::status-upload" in app.dependencies
+    uploaded = spcs.get("pulumi-python:dynamic/spcs:StageFiles", "status-upload")
+    assert f"{SF}/stageInternal:StageInternal::objects-stage-apps" in uploaded.dependencies  # into a stage that exists
+    assert upload["files"] == {"streamlit_app.py": (ROOT / "apps" / "spcs-status" / "streamlit_app.py").read_text()}
+    assert app.inputs["mainFile"] == "streamlit_app.py" and app.inputs["directoryLocation"] == upload["folder"]
+    assert upload["stage"] == app.inputs["stage"] == "RAY_DB.RAY_SCHEMA.RAY_APPS"
+    assert spcs.by_type(f"{SF}/execute:Execute") == []  # no PUT through Execute, no re-read on refresh
 
 
-def test_endpoints_read_back_with_show_endpoints(spcs):
-    endpoints = spcs.get(f"{SF}/execute:Execute", "ray-endpoints").inputs
-    assert endpoints["query"] == 'SHOW ENDPOINTS IN SERVICE "RAY_DB"."RAY_SCHEMA"."RAY_SPCS_HEAD"'
+def test_up_waits_for_every_service_and_the_heads_endpoints(spcs):
+    ready = spcs.get("pulumi-python:dynamic/spcs:ServiceEndpoints", "ray-endpoints")
+    props = ready.revealed
+    assert props["endpoints"] == 'SHOW ENDPOINTS IN SERVICE "RAY_DB"."RAY_SCHEMA"."RAY_SPCS_HEAD"'
+    assert sorted(props["containers"]) == [f'SHOW SERVICE CONTAINERS IN SERVICE "RAY_DB"."RAY_SCHEMA"."RAY_SPCS_{g}"'
+                                           for g in ("CPU", "ETL", "GPU", "HEAD")]
+    assert props["connection"] == {"account": "MYORG-MYACCOUNT", "user": "RAY_DEPLOYER", "role": "RAY_PROVIDER_ROLE"}
+    for group in ("head", "cpu", "gpu", "etl"):
+        assert f"{SF}/service:Service::ray-{group}" in ready.dependencies
+    assert FAKE_PEM.strip() not in json.dumps(props)
+    changed = preview("spcs", overrides={"head": '{"instance_family": "CPU_X64_L"}'}, secret_overrides=SECRETS)
+    assert changed.get("pulumi-python:dynamic/spcs:ServiceEndpoints", "ray-endpoints").revealed["revision"] != \
+        props["revision"]  # a changed spec waits again
 
 
 def test_config_errors_name_key_value_and_allowed():

@@ -222,8 +222,22 @@ def test_scale_group_changes_pool_and_service():
         procedures().scale_group(session, "cpu", 0, 5, catalog)
 
 
+def test_service_containers_lists_every_container_of_the_apps_services_for_the_deploy_to_wait_on():
+    session = FakeSession({**ANSWERS, "SHOW SERVICES IN SCHEMA": [{"name": "RAY_HEAD"}],
+                           "SHOW SERVICE CONTAINERS IN SERVICE services.RAY_HEAD": [
+                               {"instance_id": "0", "container_name": "ray-head", "status": "PENDING",
+                                "message": "Pending scheduling"}]})
+    procedures().service_containers(session)
+    assert session.statements[-1] == ("SELECT * FROM (VALUES ('RAY_HEAD', '0', 'ray-head', 'PENDING', "
+                                      "'Pending scheduling')) AS t(service_name, instance_id, container_name, status, "
+                                      "message)")
+    empty = FakeSession({})
+    procedures().service_containers(empty)
+    assert empty.statements[-1].endswith("NULL::STRING AS message WHERE FALSE")  # no services yet: no rows
+
+
 def test_every_procedure_handler_in_the_setup_script_exists():
     setup = (APP_DIR / "setup_script.sql").read_text()
     handlers = [line.split("'")[1].split(".")[1] for line in setup.splitlines() if "HANDLER = 'ray_cluster." in line]
     module = procedures()
-    assert len(handlers) == 7 and all(callable(getattr(module, h)) for h in handlers)
+    assert len(handlers) == 8 and all(callable(getattr(module, h)) for h in handlers)

@@ -9,40 +9,14 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from components.gke.cloud_build_image import pickled_by_value
-from components.spcs_app.sql_provider import (
-    AppStageFilesProvider,
-    AppVersionProvider,
-    ReleaseDirectiveProvider,
-    SnowflakeSqlProvider,
-)
+from components.spcs.readiness import ServiceEndpointsProvider
+from components.spcs.sql import SnowflakeSqlProvider, StageFilesProvider
+from components.spcs_app.sql_provider import AppVersionProvider, ReleaseDirectiveProvider
+from tests.fake_snowflake import FakeCursor
 
 CONNECTION = {"account": "MYORG-PROVIDER", "user": "RAY_DEPLOYER", "role": "RAY_PROVIDER_ROLE"}
 PKG = "RAY_APP_PKG"
 LOCATION = "@RAY_APP_PKG.APP_SRC.APP_STAGE/v-abc"
-
-
-class FakeCursor:
-    """Answers SHOW statements from `answers` (a list per statement prefix, consumed in order)."""
-
-    def __init__(self, answers: dict[str, list[list[dict]]] | None = None):
-        self.answers = {k: list(v) for k, v in (answers or {}).items()}
-        self.statements: list[str] = []
-        self.streams: list[bytes] = []
-        self.description: list[tuple] | None = None
-        self._rows: list[tuple] = []
-
-    def execute(self, statement: str, file_stream=None):
-        self.statements.append(statement)
-        if file_stream is not None:
-            self.streams.append(file_stream.read())
-        found = next((v for k, v in self.answers.items() if statement.startswith(k)), None)
-        rows = found.pop(0) if found else []
-        names = sorted({k for row in rows for k in row})
-        self.description = [(n.upper(),) for n in names]
-        self._rows = [tuple(row.get(n) for n in names) for row in rows]
-
-    def fetchall(self):
-        return self._rows
 
 
 def provider(cls, cursor: FakeCursor):
@@ -53,7 +27,7 @@ def test_files_are_put_from_memory_into_a_folder_per_digest_and_removed_on_delet
     cursor = FakeCursor()
     props = {"connection": CONNECTION, "stage": "RAY_APP_PKG.APP_SRC.APP_STAGE", "folder": "v-abc",
              "files": {"manifest.yml": "manifest_version: 1\n", "specs/head-cpu_x64_m.yaml": "spec: {}\n"}}
-    result = provider(AppStageFilesProvider, cursor).create(props)
+    result = provider(StageFilesProvider, cursor).create(props)
     assert cursor.statements == [
         "PUT 'file:///manifest.yml' '@RAY_APP_PKG.APP_SRC.APP_STAGE/v-abc' AUTO_COMPRESS = FALSE OVERWRITE = TRUE",
         "PUT 'file:///head-cpu_x64_m.yaml' '@RAY_APP_PKG.APP_SRC.APP_STAGE/v-abc/specs' AUTO_COMPRESS = FALSE "
@@ -61,12 +35,12 @@ def test_files_are_put_from_memory_into_a_folder_per_digest_and_removed_on_delet
     ]
     assert cursor.streams == [b"manifest_version: 1\n", b"spec: {}\n"]
     assert result.id == result.outs["location"] == LOCATION
-    provider(AppStageFilesProvider, cursor).delete(result.id, result.outs)
+    provider(StageFilesProvider, cursor).delete(result.id, result.outs)
     assert cursor.statements[-1] == "REMOVE @RAY_APP_PKG.APP_SRC.APP_STAGE/v-abc/"
 
 
 def test_files_upload_again_only_when_their_digest_changes():
-    p = AppStageFilesProvider()
+    p = StageFilesProvider()
     old = {"stage": "S", "folder": "v-abc", "files": {"a": "1"}}
     assert not p.diff("id", old, dict(old)).changes
     changed = p.diff("id", old, {**old, "folder": "v-def", "files": {"a": "2"}})
@@ -146,7 +120,8 @@ def test_no_key_in_the_environment_is_a_clear_error(monkeypatch):
         AppVersionProvider().cursor(CONNECTION)
 
 
-@pytest.mark.parametrize("cls", [AppStageFilesProvider, AppVersionProvider, ReleaseDirectiveProvider])
+@pytest.mark.parametrize("cls", [StageFilesProvider, AppVersionProvider, ReleaseDirectiveProvider,
+                                 ServiceEndpointsProvider])
 def test_providers_pickle_by_value_without_credentials(cls, monkeypatch):
     monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\nSECRETKEYBODY\n-----END PRIVATE KEY-----")
     with pickled_by_value(cls), pickled_by_value(SnowflakeSqlProvider):

@@ -19,6 +19,8 @@ from .conftest import FAKE_PEM, SECRETS
 
 SF = "snowflake:index"
 DYN = "pulumi-python:dynamic/spcs_app"
+FILES = "pulumi-python:dynamic/spcs:StageFiles"
+READY = "pulumi-python:dynamic/spcs:ServiceEndpoints"
 EXECUTE = f"{SF}/execute:Execute"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,8 +33,8 @@ def test_provider_order_files_version_directive_listing_install(provider_stack):
     rec = provider_stack
     assert depends(rec, EXECUTE, "app-schema", f"{EXECUTE}::app-package")
     assert depends(rec, EXECUTE, "app-stage", f"{EXECUTE}::app-schema")
-    assert depends(rec, f"{DYN}:AppStageFiles", "app-files", f"{EXECUTE}::app-stage")
-    assert depends(rec, f"{DYN}:AppVersion", "app-version", f"{DYN}:AppStageFiles::app-files")
+    assert depends(rec, FILES, "app-files", f"{EXECUTE}::app-stage")
+    assert depends(rec, f"{DYN}:AppVersion", "app-version", f"{FILES}::app-files")
     assert depends(rec, f"{DYN}:ReleaseDirective", "app-release", f"{DYN}:AppVersion::app-version")
     assert depends(rec, f"{SF}/listing:Listing", "app-listing", f"{DYN}:ReleaseDirective::app-release")
     assert depends(rec, EXECUTE, "app-test-install", f"{DYN}:ReleaseDirective::app-release")
@@ -60,7 +62,7 @@ def test_provider_sql_and_reverts(provider_stack):
 
 
 def test_manifest_lists_exactly_the_pushed_images(provider_stack):
-    files = provider_stack.get(f"{DYN}:AppStageFiles", "app-files").inputs["files"]
+    files = provider_stack.get(FILES, "app-files").inputs["files"]
     listed = yaml.safe_load(files["manifest.yml"])["artifacts"]["container_services"]["images"]
     pushed = [i.inputs["imageName"] for i in provider_stack.by_type("docker:index/image:Image")]
     assert len(listed) == len(pushed) == 4
@@ -68,17 +70,17 @@ def test_manifest_lists_exactly_the_pushed_images(provider_stack):
 
 
 def test_files_upload_again_only_when_content_changes(provider_stack):
-    folder = provider_stack.get(f"{DYN}:AppStageFiles", "app-files").inputs["folder"]
+    folder = provider_stack.get(FILES, "app-files").inputs["folder"]
     same = preview("spcs-app", overrides={"listing": '{"enabled": false}'}, secret_overrides=SECRETS)
-    assert same.get(f"{DYN}:AppStageFiles", "app-files").inputs["folder"] == folder
+    assert same.get(FILES, "app-files").inputs["folder"] == folder
     changed = preview("spcs-app", overrides={"shapes": '{"head_families": ["CPU_X64_L"]}'}, secret_overrides=SECRETS)
-    assert changed.get(f"{DYN}:AppStageFiles", "app-files").inputs["folder"] != folder
+    assert changed.get(FILES, "app-files").inputs["folder"] != folder
 
 
 def test_dynamic_resources_carry_no_credentials(provider_stack):
-    for token in ("AppStageFiles", "AppVersion", "ReleaseDirective"):
-        props = provider_stack.get(f"{DYN}:{token}", {"AppStageFiles": "app-files", "AppVersion": "app-version",
-                                                      "ReleaseDirective": "app-release"}[token]).revealed
+    for token, name in ((FILES, "app-files"), (f"{DYN}:AppVersion", "app-version"),
+                        (f"{DYN}:ReleaseDirective", "app-release")):
+        props = provider_stack.get(token, name).revealed
         assert props["connection"] == {"account": "MYORG-PROVIDER", "user": "RAY_DEPLOYER", "role": "RAY_PROVIDER_ROLE"}
         assert FAKE_PEM.strip() not in json.dumps(props)
 
@@ -106,7 +108,7 @@ def test_consumer_order_install_grants_reference_start_endpoints(consumer_stack)
         assert depends(rec, EXECUTE, name, app)
         assert depends(rec, EXECUTE, "app-start", f"{EXECUTE}::{name}")  # grants before start
     assert depends(rec, EXECUTE, "app-start", f"{SF}/grantApplicationRole:GrantApplicationRole::app-app-role")
-    assert depends(rec, EXECUTE, "app-endpoints", f"{EXECUTE}::app-start")
+    assert depends(rec, READY, "app-endpoints", f"{EXECUTE}::app-start")
     assert "pulumi:providers:snowflake::snowflake-admin" not in rec.get(EXECUTE, "app-start").dependencies
 
 
@@ -137,7 +139,10 @@ def test_consumer_sql_and_reverts(consumer_stack):
 
 def test_consumer_outputs_come_from_the_apps_endpoints(consumer_stack):
     out = consumer_stack.outputs
-    assert consumer_stack.get(EXECUTE, "app-endpoints").inputs["query"] == "CALL RAY_APP.app_public.service_endpoints()"
+    ready = consumer_stack.get(READY, "app-endpoints").revealed
+    assert ready["endpoints"] == "CALL RAY_APP.app_public.service_endpoints()"
+    assert ready["containers"] == ["CALL RAY_APP.app_public.service_containers()"]
+    assert ready["connection"] == {"account": "MYORG-CONSUMER", "user": "RAY_CONSUMER", "role": "RAY_CONSUMER_ROLE"}
     for key in ("ray_dashboard_url", "grafana_url", "prometheus_url", "jupyter_url", "serve_url"):
         assert out[key].startswith("https://") and out[key].endswith(".snowflakecomputing.app"), key
     assert out["ray_client_address"] is None
@@ -168,7 +173,7 @@ def test_an_app_grant_without_grant_option_is_refused():
     from components.spcs_app.consumer import SpcsAppInstallArgs
 
     with pytest.raises(ValueError, match="holds CREATE COMPUTE POOL without grant option, so it cannot grant them"):
-        SpcsAppInstallArgs(application="A", listing="L", role="R", warehouse="W", request={}, provider=None,
+        SpcsAppInstallArgs(application="A", listing="L", role="R", warehouse="W", request={}, provider=None, connection={},
                            grantable=("BIND SERVICE ENDPOINT",))
 
 

@@ -191,6 +191,19 @@ def service_logs(session: Any, group: str, container: str, lines: int) -> str:
     return str(found[0]["logs"]) if found else ""
 
 
+def service_containers(session: Any) -> Any:
+    """Every container of the app's services with its status (what the deploy waits on), as one table."""
+    values = []
+    for service in rows(session, f"SHOW SERVICES IN SCHEMA {SERVICES_SCHEMA}"):
+        for c in rows(session, f"SHOW SERVICE CONTAINERS IN SERVICE {SERVICES_SCHEMA}.{service['name']}"):
+            fields = (service["name"], c.get("instance_id"), c.get("container_name"), c.get("status"), c.get("message"))
+            values.append("(" + ", ".join(quoted(str(v if v is not None else "")) for v in fields) + ")")
+    columns = "service_name, instance_id, container_name, status, message"
+    if not values:
+        return session.sql(f"SELECT {', '.join(f'NULL::STRING AS {c}' for c in columns.split(', '))} WHERE FALSE")
+    return session.sql(f"SELECT * FROM (VALUES {', '.join(values)}) AS t({columns})")
+
+
 def service_endpoints(session: Any) -> Any:
     """SHOW ENDPOINTS of the head service: name, port, protocol, is_public, ingress_url."""
     return session.sql(f"SHOW ENDPOINTS IN SERVICE {service_name('head')}")
