@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shlex
 import sys
 import time
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -87,13 +88,20 @@ def _bytes(text: str) -> int:
     return int(value)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one `error:` line (exit 2) like every other error of the client."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    target = argparse.ArgumentParser(add_help=False)
+    target = Parser(add_help=False)
     where = target.add_argument_group("cluster (one of; default RAY_ADDRESS)")
     where.add_argument("--stack", help="Pulumi stack whose outputs name the cluster")
     where.add_argument("--outputs", metavar="FILE", help="JSON file holding `pulumi stack output --json`")
 
-    parser = argparse.ArgumentParser(prog=client_wrapper(), description=__doc__.splitlines()[0])
+    parser = Parser(prog=client_wrapper(), description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     submit = commands.add_parser(
@@ -165,6 +173,22 @@ def runtime_env_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return runtime_env
 
 
+URL_PATH_CHARACTERS = "/?#%"  # Ray's Jobs API puts the ID in URL paths unescaped (/api/jobs/ID)
+
+
+def check_submission_id(submission_id: str | None) -> None:
+    """Refuse IDs Ray accepts but cannot serve: a job named `a/b` is created, never runs, and is unreachable."""
+    if submission_id is None:
+        return
+    bad = sorted({char for char in submission_id if char in URL_PATH_CHARACTERS})
+    if not submission_id or bad:
+        shown = " ".join(repr(char) for char in bad) or "an empty ID"
+        raise JobsError(
+            f"--submission-id {submission_id!r}: {shown} cannot be used (Ray's Jobs API puts the ID in URL paths); "
+            "use letters, digits, '-', '_' or '.'"
+        )
+
+
 def request_from_args(args: argparse.Namespace) -> dict[str, float]:
     resources = args.entrypoint_resources or {}
     for name, amount in resources.items():
@@ -203,10 +227,11 @@ def connect(outputs: dict[str, Any], target: stack_outputs.Target) -> Iterator[S
     with open_endpoint(outputs) as endpoint:
         if not url_answers(endpoint.url, timeout_s=5):
             raise JobsError(f"cannot reach the Ray dashboard at {endpoint.url} (nothing answers there)")
-        if target.stack or target.outputs_file:
-            # JobSubmissionClient lets these override the address it is given; the named stack must win.
-            for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
-                os.environ.pop(name, None)
+        # JobSubmissionClient lets these override the address it is given: the named stack must win, and a
+        # RAY_ADDRESS without a scheme (already turned into endpoint.url) it would take for a GCS address and
+        # wait 35 s for a GCS there.
+        for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
+            os.environ.pop(name, None)
         from ray.job_submission import JobSubmissionClient
 
         logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)  # no "WebSocket closed" chatter
@@ -224,12 +249,29 @@ def connect(outputs: dict[str, Any], target: stack_outputs.Target) -> Iterator[S
         except AuthenticationError as exc:
             raise auth.refused(exc, outputs, os.environ) from exc
         except RuntimeError as exc:  # the Jobs SDK reports HTTP errors (unknown job, ...) this way
-            raise JobsError(first_line(exc)) from exc
+            raise JobsError(api_error(exc)) from exc
 
 
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or exc.__class__.__name__
     return text.splitlines()[0]
+
+
+HTTP_ERROR = re.compile(r"Request failed with status code (\d+): (.*)", re.DOTALL)
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception): (.+)$", re.MULTILINE)
+
+
+def api_error(exc: RuntimeError) -> str:
+    """One line for an HTTP error of the Jobs API: the server's own reason, not the traceback it sends along."""
+    match = HTTP_ERROR.match(str(exc).strip())
+    if not match:
+        return first_line(exc)
+    code, body = match.groups()
+    if "Traceback (most recent call last)" in body:
+        # The dashboard wraps the job agent's traceback in its own: the innermost exception is the last one.
+        reasons = [line for line in EXCEPTION_LINE.findall(body) if not HTTP_ERROR.match(line)]
+        body = reasons[-1] if reasons else "(the server sent only a traceback)"
+    return f"the Ray Jobs API refused the request (HTTP {code}): {body.strip().splitlines()[0].rstrip('.')}"
 
 
 def follow_command(job_id: str, target: stack_outputs.Target) -> str:
@@ -240,6 +282,7 @@ def follow_command(job_id: str, target: stack_outputs.Target) -> str:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    check_submission_id(args.submission_id)
     request = request_from_args(args)
     runtime_env = runtime_env_from_args(args)
     target = target_of(args)
@@ -250,7 +293,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not args.no_storage_env:
         runtime_env = with_storage_env(runtime_env, outputs.get("storage"))
     with connect(outputs, target) as session:
-        check_live_capacity(session, request)
+        check_live_capacity(session, request, capacity_known=bool(outputs.get("ray_capacity")))
         job_id = session.client.submit_job(
             entrypoint=entrypoint_command(args.entrypoint),
             runtime_env=runtime_env or None,
@@ -269,8 +312,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return wait_for(session, job_id)
 
 
-def check_live_capacity(session: Session, request: dict[str, float]) -> None:
-    """Say so when no node alive now can take the entrypoint (it then waits for the autoscaler)."""
+def check_live_capacity(session: Session, request: dict[str, float], capacity_known: bool = True) -> None:
+    """Compare the request with the nodes alive now.
+
+    With ray_capacity known (and already checked), a request no live node meets waits for the autoscaler: say so.
+    Without it (only RAY_ADDRESS), the live nodes are all we know: refuse what none of them offers.
+    """
     if not request:
         return
     try:
@@ -278,11 +325,22 @@ def check_live_capacity(session: Session, request: dict[str, float]) -> None:
     except Exception as exc:  # a preflight note is not worth failing the submission for
         say(f"note: could not read the live nodes ({exc.__class__.__name__}); submitting anyway")
         return
-    if not fits_now(request, alive):
+    if fits_now(request, alive):
+        return
+    if capacity_known:
         say(
             f"waiting for the autoscaler: no node running now offers {format_resources(request)}, "
             "but a node type in ray_capacity does; the job stays PENDING until such a node joins"
         )
+        return
+    largest = {name: max((totals.get(name, 0) for totals in alive), default=0) for name in request}
+    raise JobsError(
+        f"entrypoint asks for {format_resources(request)} but no node of this cluster offers that now "
+        f"(most on one node: {format_resources(largest)}); with only RAY_ADDRESS, what it can scale to is unknown "
+        "(no ray_capacity), so Ray could leave it PENDING forever: nothing was submitted (name the cluster with "
+        "--stack or --outputs to check against what its autoscaler can add)",
+        EXIT_NEVER_FITS,
+    )
 
 
 def wait_for(session: Session, job_id: str, show_status: bool = True) -> int:

@@ -10,7 +10,6 @@ Ray cluster on the machine (we never call `ray stop`, which would kill every Ray
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from components.ray_auth import headers, node_env
+from jobs.cli import Parser
 from stacks.contract import OUTPUT_KEYS
 
 # Fast failure detection so a killed raylet is noticed in seconds, not the default ~30 s.
@@ -397,7 +397,7 @@ def watch(cluster: LocalCluster, poll_s: float = 1.0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="./bin/jobs local-cluster", description=__doc__.splitlines()[0])
+    parser = Parser(prog="./bin/jobs local-cluster", description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", required=True, type=Path, help="where to write the stack outputs JSON")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--storage", default=None, help="storage URI (default: a temp dir, removed on exit)")

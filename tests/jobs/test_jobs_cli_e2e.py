@@ -232,3 +232,42 @@ def test_port_forward_access_runs_the_forward_only_for_the_command(cluster: Clus
     assert "through-the-forward" in result.stdout
     with socket.socket() as sock:  # the forward is gone again
         assert sock.connect_ex(("127.0.0.1", local_port)) != 0
+
+
+def test_submission_id_errors_are_the_server_reason_or_refused_before_sending(cluster: Cluster) -> None:
+    job_id = f"dup-{uuid.uuid4().hex[:8]}"
+    first = cluster.jobs("submit", "--no-wait", "--submission-id", job_id, "--", "echo", "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = cluster.jobs("submit", "--no-wait", "--submission-id", job_id, "--", "echo", "again")
+    assert again.returncode == EXIT_USAGE
+    assert again.stderr == (f"error: the Ray Jobs API refused the request (HTTP 500): Job with submission_id {job_id} "
+                            "already exists. Please use a different submission_id\n")  # fmt: skip
+
+    slashed = f"team/{uuid.uuid4().hex[:8]}"
+    refused = cluster.jobs("submit", "--no-wait", "--submission-id", slashed, "--", "echo", "never")
+    assert refused.returncode == EXIT_USAGE and refused.stderr.startswith(f"error: --submission-id '{slashed}': '/'")
+    assert slashed not in {job.submission_id for job in cluster.client().list_jobs()}  # nothing was sent
+
+
+def test_ray_address_without_scheme_reaches_the_dashboard(cluster: Cluster) -> None:
+    # Ray's SDK took this for a GCS address and waited 35 s for a GCS there before failing.
+    bare = cluster.local.dashboard_url.removeprefix("http://")
+    result = run_jobs("list", env=client_env(RAY_ADDRESS=bare))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("SUBMISSION ID") and result.stderr == ""
+
+
+def test_ray_address_only_judges_requests_by_the_live_nodes(cluster: Cluster) -> None:
+    env = client_env(RAY_ADDRESS=cluster.local.dashboard_url)
+    most = max(node["resources_total"]["CPU"] for node in cluster.local.alive_nodes())
+    refused = run_jobs("submit", "--entrypoint-num-cpus", str(int(most) + 1), "--", "echo", "too-big", env=env)
+    assert refused.returncode == EXIT_NEVER_FITS, refused.stdout + refused.stderr
+    assert refused.stderr == (
+        f"error: entrypoint asks for CPU={int(most) + 1} but no node of this cluster offers that now (most on one "
+        f"node: CPU={most:g}); with only RAY_ADDRESS, what it can scale to is unknown (no ray_capacity), so Ray "
+        "could leave it PENDING forever: nothing was submitted (name the cluster with --stack or --outputs to "
+        "check against what its autoscaler can add)\n"
+    )
+    assert not any(job.entrypoint == "echo too-big" for job in cluster.client().list_jobs())
+    fits = run_jobs("submit", "--entrypoint-num-cpus", str(int(most)), "--", "echo", "fits", env=env)
+    assert fits.returncode == 0 and "fits" in fits.stdout and "waiting for the autoscaler" not in fits.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import sys
 import threading
@@ -65,7 +66,29 @@ def test_bad_arguments_are_usage_errors(argv: list[str], capsys: pytest.CaptureF
     with pytest.raises(SystemExit) as exited:
         cli.parse_args(argv)
     assert exited.value.code == 2
-    assert "error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1  # no usage block: one line
+
+
+def test_jobs_api_errors_become_the_server_reason() -> None:
+    traceback = ('Request failed with status code 500: Traceback (most recent call last):\n  File "job_head.py"\n'
+                 "RuntimeError: Request failed with status code 400: Traceback (most recent call last):\n"
+                 '  File "job_manager.py", line 553\n    raise ValueError(\nValueError: Job with submission_id j1 '
+                 "already exists. Please use a different submission_id.\n.\n.")
+    assert cli.api_error(RuntimeError(traceback)) == (
+        "the Ray Jobs API refused the request (HTTP 500): Job with submission_id j1 already exists. "
+        "Please use a different submission_id")
+    plain = RuntimeError("Request failed with status code 404: Job zz does not exist.")
+    assert cli.api_error(plain) == "the Ray Jobs API refused the request (HTTP 404): Job zz does not exist"
+    assert cli.api_error(RuntimeError("something else\nmore")) == "something else"
+
+
+def test_submission_ids_ray_cannot_serve_are_refused() -> None:
+    for good in (None, "job-1", "a_b.c", "raysubmit_XYZ"):
+        cli.check_submission_id(good)
+    for bad, named in (("a/b", "'/'"), ("x?y#z", "'#' '?'"), ("50%", "'%'"), ("", "an empty ID")):
+        with pytest.raises(JobsError, match=re.escape(f"--submission-id {bad!r}: {named} cannot be used")):
+            cli.check_submission_id(bad)
 
 
 def test_entrypoint_words_are_quoted_a_single_word_is_a_shell_line() -> None:
