@@ -6,7 +6,7 @@ time `./bin/jobs` takes to refuse a request no node type can ever meet (target: 
 It does so twice: on a cluster without auth, and on one with Ray's token authentication (as every stack runs),
 and prints what auth costs the client (target: no meaningful slowdown). Figures only; nothing here asserts.
 
-    .venv/bin/python benchmarks/jobs.py [--repetitions 5]     # .venv: made by ./bin/jobs or ./bin/deploy
+    ./bin/venv python benchmarks/jobs.py [--repetitions 5]
 """
 
 from __future__ import annotations

@@ -396,12 +396,16 @@ def watch(cluster: LocalCluster, poll_s: float = 1.0) -> int:
         time.sleep(poll_s)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> Parser:
     parser = Parser(prog="./bin/jobs local-cluster", description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", required=True, type=Path, help="where to write the stack outputs JSON")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--storage", default=None, help="storage URI (default: a temp dir, removed on exit)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     problem = check_writable(args.outputs)
     if problem:
         print(f"error: {problem}", file=sys.stderr)

@@ -70,7 +70,7 @@ def test_bin_venv_rebuilds_only_when_requirements_change(tmp_path: Path) -> None
 def deploy_hints(project: Path, env: dict[str, str]) -> list[str]:
     """The lines bin/deploy prints after `pulumi up`, run as bin/deploy runs them (set -u, in the project)."""
     script = (ROOT / "bin" / "deploy").read_text()
-    hints = script[script.index('pulumi up --stack "$stack" "$@"\n') :].split("\n", 1)[1]
+    hints = script[script.index('"$pulumi" up --stack "$stack" "$@"\n') :].split("\n", 1)[1]
     result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + hints], cwd=project, capture_output=True,
                             text=True, env={**env, "stack": "dev"}, timeout=30)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -89,7 +89,7 @@ def test_deploy_hints_work_pasted_into_a_new_shell(tmp_path: Path) -> None:
         fake.write_text(f'#!/bin/bash\necho "{body} $* in $PWD backend=$PULUMI_BACKEND_URL '
                         'passphrase=${PULUMI_CONFIG_PASSPHRASE_FILE:-unset}"\n')
         fake.chmod(0o755)
-    backend = {"PULUMI_BACKEND_URL": f"file://{state}", "PATH": os.environ["PATH"]}
+    backend = {"PULUMI_BACKEND_URL": f"file://{state}", "PATH": os.environ["PATH"], "pulumi": str(tools / "pulumi")}
     with_file = deploy_hints(project, {**backend, "PULUMI_CONFIG_PASSPHRASE_FILE": str(state / "passphrase")})
     with_passphrase = deploy_hints(project, {**backend, "PULUMI_CONFIG_PASSPHRASE": "typed"})
     assert [line.split(":", 1)[0] for line in with_file] == ["Outputs", "Submit a job"]
