@@ -29,7 +29,7 @@ def project_copy(tmp_path: Path) -> Path:
     for name in ("jobs", "venv"):
         shutil.copy2(ROOT / "bin" / name, project / "bin" / name)
     shutil.copy2(ROOT / "requirements.txt", project / "requirements.txt")
-    for name in ("jobs", "stacks"):
+    for name in ("jobs", "stacks", "components"):
         (project / name).symlink_to(ROOT / name)
     venv = project / ".venv"
     (venv / "bin").mkdir(parents=True)
