@@ -46,6 +46,7 @@ from components.gke.training_data import TrainingData, TrainingDataArgs
 from components.ray_node import HeadPorts, RayNode, capacity_entry
 from components.versions import PYTHON_VERSION, RAY_VERSION
 from stacks.config.gke import GkeConfig
+from stacks.secrets import ray_auth_token
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
 GPU_GROUP, CPU_GROUP = "h200", "cpu"  # the RayCluster's worker groups, and ray_capacity's node types
@@ -217,7 +218,7 @@ def foundation(cfg: GkeConfig) -> GkeFoundation:
     )
 
 
-def ray(cfg: GkeConfig, f: GkeFoundation) -> RayAccess:
+def ray(cfg: GkeConfig, f: GkeFoundation, token: pulumi.Output[str] | None) -> RayAccess:
     """Part 2: the KubeRay operator, then monitoring, the RayCluster and the head Service that access uses."""
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": f.k8s_provider, "gcp": f.gcp_provider})
     system_pool = {SYSTEM_POOL_LABEL: "system"}
@@ -245,6 +246,7 @@ def ray(cfg: GkeConfig, f: GkeFoundation) -> RayAccess:
     ray_cluster = KubeRayCluster("ray-cluster", KubeRayClusterArgs(
         provider=f.k8s_provider, spec=spec,
         redis_password=pulumi.Output.secret(password.get_secret_value()) if password else None,
+        auth_token=token,
         # The CRD and its controller, the RDMA Networks and compute class, the service account, Grafana's config.
         depends_on=[*operator.ready, f.networking, f.gpu_pools, f.ray_namespace, *monitoring.ready],
     ), opts=on_cluster)
@@ -260,7 +262,8 @@ def ray(cfg: GkeConfig, f: GkeFoundation) -> RayAccess:
 
 def build(cfg: GkeConfig) -> dict:
     f = foundation(cfg)
-    reach = ray(cfg, f)
+    token = ray_auth_token(cfg)
+    reach = ray(cfg, f, token)
     urls = reach.urls
     return {
         "environment": "gke",
@@ -274,7 +277,7 @@ def build(cfg: GkeConfig) -> dict:
         "jupyter_url": None,
         "storage": {"uri": f.bucket_name.apply(lambda b: f"gs://{b}"), "endpoint": None},
         "access": access(cfg),
-        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
+        "ray_auth_token": token,
         "kubeconfig": f.kubeconfig,
         "cluster": {
             "name": f.cluster.cluster.name,

@@ -40,9 +40,9 @@ BAD = [
     ({"environment": "aws"},
      ["ray-platform:environment: 'aws' is not an environment (allowed: local, gke, gcpvm, spcs, spcs_app, spcs_consumer)"]),
     ({"wrokers": []},
-     ["ray-platform:wrokers: unknown key (allowed: ray_auth, ray_auth_token, environment, hosts, bind_address, head, "
+     ["ray-platform:wrokers: unknown key (allowed: environment, hosts, bind_address, head, "
       "workers, ports, images, monitoring, jupyter, checkpoint_bucket, minio_root_user, minio_root_password, "
-      "grafana_admin_password, jupyter_token)"]),
+      "grafana_admin_password, jupyter_token, ray_auth, ray_auth_token)"]),
     ({"head": {"cpu": 2}}, ["ray-platform:head.cpu: unknown key (allowed: cpus, memory_gb)"]),
     ({"workers": [{"name": "g", "gpu_vendor": "nvdia"}]},
      ["ray-platform:workers[0].gpu_vendor: 'nvdia' is not allowed (allowed: 'none', 'nvidia' or 'amd')"]),

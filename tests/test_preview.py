@@ -91,9 +91,9 @@ def test_bad_config_is_one_clear_error_without_traceback():
     assert result.stderr.splitlines() == [
         "error: invalid stack configuration (2 problems):",
         "  ray-platform:workers[0].replicas: -1 is out of range (allowed: >= 1)",
-        "  ray-platform:typo: unknown key (allowed: ray_auth, ray_auth_token, environment, hosts, bind_address, head, "
+        "  ray-platform:typo: unknown key (allowed: environment, hosts, bind_address, head, "
         "workers, ports, images, monitoring, jupyter, checkpoint_bucket, minio_root_user, minio_root_password, "
-        "grafana_admin_password, jupyter_token)",
+        "grafana_admin_password, jupyter_token, ray_auth, ray_auth_token)",
     ]
 
 

@@ -73,6 +73,7 @@ class RayClusterSpec:
     idle_timeout_s: int = 600
     redis_address: str | None = None
     redis_password_secret: str | None = None  # a Secret in the namespace holding key `password`
+    auth_secret: str | None = None  # a Secret holding Ray's token (key `auth_token`); None: Ray without auth
     head_sidecars: list[dict[str, Any]] = field(default_factory=list)  # e.g. Grafana, the Prometheus frontend
     head_volumes: list[dict[str, Any]] = field(default_factory=list)
     head_env: dict[str, str] = field(default_factory=dict)
@@ -222,6 +223,12 @@ def ray_cluster(spec: RayClusterSpec) -> dict[str, Any]:
             "workerGroupSpecs": [worker_group(spec, g) for g in spec.groups],
         },
     }
+    # KubeRay >= 1.5 (1.7.0: common/pod.go SetContainerTokenAuthEnvVars) gives the Ray container, init containers
+    # and the autoscaler RAY_AUTH_MODE=token and RAY_AUTH_TOKEN from secretName's key `auth_token`; with secretName
+    # set it generates no Secret of its own (raycluster_controller.go reconcileAuthSecret). Disabled is said
+    # explicitly, so the manifest shows the choice.
+    manifest["spec"]["authOptions"] = (
+        {"mode": "token", "secretName": spec.auth_secret} if spec.auth_secret else {"mode": "disabled"})
     if spec.redis_address:
         options: dict[str, Any] = {"redisAddress": spec.redis_address}
         if spec.redis_password_secret:
@@ -229,6 +236,14 @@ def ray_cluster(spec: RayClusterSpec) -> dict[str, Any]:
                 "name": spec.redis_password_secret, "key": REDIS_PASSWORD_KEY}}}
         manifest["spec"]["gcsFaultToleranceOptions"] = options
     return manifest
+
+
+AUTH_TOKEN_KEY = "auth_token"  # KubeRay's RAY_AUTH_TOKEN_SECRET_KEY (ray-operator/controllers/ray/utils/constant.go)
+
+
+def auth_secret(name: str, namespace: str, token: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+            "type": "Opaque", "stringData": {AUTH_TOKEN_KEY: token}}
 
 
 def redis_secret(name: str, namespace: str, password: Any) -> dict[str, Any]:
@@ -244,6 +259,7 @@ class KubeRayClusterArgs:
     provider: k8s.Provider
     spec: RayClusterSpec
     redis_password: pulumi.Input[str] | None = None  # secret
+    auth_token: pulumi.Input[str] | None = None  # secret: Ray's token; None runs Ray without auth
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # operator, networking, namespace, monitoring
 
     def __post_init__(self) -> None:
@@ -269,6 +285,13 @@ class KubeRayCluster(pulumi.ComponentResource):
                 string_data=secret["stringData"],
                 opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on)))
             spec = RayClusterSpec(**{**spec.__dict__, "redis_password_secret": f"{spec.name}-redis"})
+        if args.auth_token is not None:
+            secret = auth_secret(f"{spec.name}-ray-auth", spec.namespace, pulumi.Output.secret(args.auth_token))
+            waits.append(k8s.core.v1.Secret(
+                f"{name}-ray-auth-token", metadata=secret["metadata"], type=secret["type"],
+                string_data=secret["stringData"],
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on)))
+            spec = RayClusterSpec(**{**spec.__dict__, "auth_secret": f"{spec.name}-ray-auth"})
         manifest = ray_cluster(spec)
         self.cluster = k8s.apiextensions.CustomResource(
             name, api_version=manifest["apiVersion"], kind=manifest["kind"], metadata=manifest["metadata"],

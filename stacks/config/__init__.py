@@ -266,7 +266,9 @@ def _describe(model: type[BaseModel], error: dict[str, Any]) -> str:
     key = _key(loc)
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
-        allowed = ", ".join(owner.model_fields) if owner else "see README"
+        # The environment's own keys first, then the ones every environment shares (Ray's auth).
+        shared = [k for k in RayAuth.model_fields if owner and issubclass(owner, RayAuth)]
+        allowed = ", ".join([k for k in owner.model_fields if k not in shared] + shared) if owner else "see README"
         return f"{key}: unknown key (allowed: {allowed})"
     if kind == "literal_error":
         return f"{key}: {value!r} is not allowed (allowed: {error['ctx']['expected']})"

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from components.gcpvm import machines
 from components.gke.cluster_objects import NCCL_PLUGIN_IMAGE
-from stacks.config import ImageReference, Strict, dns_label, duplicates
+from stacks.config import ImageReference, RayAuth, Strict, dns_label, duplicates
 
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
@@ -386,7 +386,7 @@ class BinaryAuthorization(Strict):
     allowlist: list[str] = Field(default_factory=list)
 
 
-class GkeConfig(Strict):
+class GkeConfig(RayAuth):
     environment: Literal["gke"] = "gke"
     project: str
     region: str
@@ -464,6 +464,11 @@ class GkeConfig(Strict):
 
     def cross_checks(self) -> list[str]:
         problems: list[str] = []
+        if self.ray_auth == "token" and self.kuberay.install == "addon":
+            # RayCluster authOptions needs KubeRay >= 1.5; the add-on's KubeRay follows GKE's version, and a CRD
+            # without the field prunes it silently: Ray would run without auth while the stack says otherwise.
+            problems.append("kuberay.install: 'addon' cannot promise Ray token auth (RayCluster authOptions needs "
+                            "KubeRay >= 1.5, the add-on's version is GKE's) (allowed: helm, or ray_auth: disabled)")
         zone_region = ZONE.match(self.zone).group(1)
         if zone_region != self.region:
             problems.append(

@@ -116,7 +116,8 @@ BAD = [
     ({"gpu_pool": {}},
      ["ray-platform:gpu_pool: unknown key (allowed: environment, project, region, zone, name_prefix, "
       "authorized_networks, networks, cluster, gpu_pools, compute_class, training_data, ray, kuberay, ingress, "
-      "monitoring, artifact_registry, cloud_build, binary_authorization, nccl_plugin_version, ray_redis_password)"]),
+      "monitoring, artifact_registry, cloud_build, binary_authorization, nccl_plugin_version, ray_redis_password, "
+      "ray_auth, ray_auth_token)"]),
 ]
 
 

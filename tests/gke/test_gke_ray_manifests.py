@@ -117,6 +117,22 @@ def test_autoscaling_and_the_cpu_group():
     assert "gcsFaultToleranceOptions" not in manifest["spec"]
 
 
+def test_ray_token_auth_is_kuberays_auth_options_with_the_stacks_own_secret(ray_cluster_schema):
+    manifest = rc.ray_cluster(spec(auth_secret="ray-ray-auth"))
+    jsonschema.validate(manifest, ray_cluster_schema)
+    assert manifest["spec"]["authOptions"] == {"mode": "token", "secretName": "ray-ray-auth"}
+    secret = rc.auth_secret("ray-ray-auth", "ray", "t" * 64)
+    assert secret["stringData"] == {"auth_token": "t" * 64}  # the key KubeRay reads
+    kubernetes_validate.validate(secret, KUBERNETES_VERSION, strict=True)
+    off = rc.ray_cluster(spec())
+    jsonschema.validate(off, ray_cluster_schema)
+    assert off["spec"]["authOptions"] == {"mode": "disabled"}  # said explicitly, never left out
+    bad = rc.ray_cluster(spec(auth_secret="x"))
+    bad["spec"]["authOptions"]["mode"] = "tokens"
+    with pytest.raises(jsonschema.ValidationError, match="tokens"):  # the CRD's enum is what KubeRay accepts
+        jsonschema.validate(bad, ray_cluster_schema)
+
+
 def test_gcs_fault_tolerance_reads_the_password_from_a_secret():
     manifest = rc.ray_cluster(spec(redis_address="10.0.0.3:6379", redis_password_secret="ray-redis"))
     assert manifest["spec"]["gcsFaultToleranceOptions"] == {

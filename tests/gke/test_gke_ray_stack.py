@@ -49,7 +49,8 @@ def pod(rec: Recording, group: str) -> dict:
 
 @pytest.fixture(scope="module")
 def addon() -> Recording:
-    return preview("gke", {"kuberay": json.dumps({"install": "addon"}), "monitoring": json.dumps({"grafana": False}),
+    return preview("gke", {"kuberay": json.dumps({"install": "addon"}), "ray_auth": "disabled",
+                           "monitoring": json.dumps({"grafana": False}),
                            "ray": json.dumps({"cpu_workers": {"enabled": False},
                                               "gpu_workers": {"min_replicas": 1, "max_replicas": 3},
                                               "gcs_fault_tolerance": {"redis_address": "10.0.0.3:6379"}})},
@@ -137,6 +138,26 @@ def test_explicit_kubernetes_provider_everywhere_and_server_side_apply(gke, ingr
         assert {r.provider for r in k8s_objects} == {"gke-k8s"}
         assert {r.provider for r in rec.resources if r.type.startswith("gcp:") and r.custom} == {"gcp"}
     assert gke.get("pulumi:providers:kubernetes", "gke-k8s").inputs["enableServerSideApply"] == "true"
+
+
+def test_ray_runs_with_the_stacks_token_from_a_secret_the_stack_owns(gke):
+    token = gke.outputs["ray_auth_token"]
+    assert len(token) == 64 and "ray_auth_token" in gke.secret_outputs
+    secret = gke.get("kubernetes:core/v1:Secret", "ray-cluster-ray-auth-token")
+    assert secret.inputs["stringData"] == "[secret]" and secret.revealed["stringData"] == {"auth_token": token}
+    spec = gke.get(RAY_CLUSTER, "ray-cluster").revealed["spec"]
+    assert spec["authOptions"] == {"mode": "token", "secretName": secret.revealed["metadata"]["name"]}
+    assert secret.revealed["metadata"]["namespace"] == gke.get(RAY_CLUSTER, "ray-cluster").revealed["metadata"][
+        "namespace"]
+    assert "kubernetes:core/v1:Secret::ray-cluster-ray-auth-token" in gke.get(RAY_CLUSTER, "ray-cluster").dependencies
+    assert token not in json.dumps(gke.to_json())
+
+
+def test_the_addon_runs_ray_only_with_auth_explicitly_off(addon):
+    assert addon.get(RAY_CLUSTER, "ray-cluster").revealed["spec"]["authOptions"] == {"mode": "disabled"}
+    assert addon.outputs["ray_auth_token"] is None
+    with pytest.raises(Exception, match=r"kuberay.install: 'addon' cannot promise Ray token auth"):
+        preview("gke", {"kuberay": json.dumps({"install": "addon"})})
 
 
 def test_the_addon_replaces_the_chart_never_both(gke, addon):

@@ -283,6 +283,7 @@ def variant() -> Recording:
         "compute_class": json.dumps({"name": "gpu-class", "when_unsatisfiable": "ScaleUpAnyway"}),
         # Enforcing with an empty allow-list: only images by digest pass, so the GKE-managed operator, no Grafana.
         "kuberay": json.dumps({"install": "addon"}),
+        "ray_auth": "disabled",  # the add-on cannot promise it (stacks/config/gke.py)
         "monitoring": json.dumps({"grafana": False}),
         # A digest shaped like the real one (a first deploy reads it from the registry: docs/first-deployment/gke.md).
         "nccl_plugin_version": "v1.1.1@sha256:" + "ab" * 32,
