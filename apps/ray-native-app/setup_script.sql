@@ -63,6 +63,15 @@ CREATE OR REPLACE PROCEDURE app_public.start_cluster(request VARIANT)
   HANDLER = 'ray_cluster.start_cluster';
 GRANT USAGE ON PROCEDURE app_public.start_cluster(VARIANT) TO APPLICATION ROLE app_user;
 
+CREATE OR REPLACE PROCEDURE app_public.resize_cluster(request VARIANT)
+  RETURNS STRING
+  LANGUAGE PYTHON
+  RUNTIME_VERSION = '3.11'
+  PACKAGES = ('snowflake-snowpark-python')
+  IMPORTS = ('/python/ray_cluster.py', '/python/catalog.json')
+  HANDLER = 'ray_cluster.resize_cluster';
+GRANT USAGE ON PROCEDURE app_public.resize_cluster(VARIANT) TO APPLICATION ROLE app_user;
+
 CREATE OR REPLACE PROCEDURE app_public.stop_cluster()
   RETURNS STRING
   LANGUAGE PYTHON

@@ -94,7 +94,8 @@ class SpcsAppPackage(pulumi.ComponentResource):
                              opts=self._opts(depends_on=[files], dynamic=True))
         self.patch = version.patch
         directive = ReleaseDirective(f"{name}-release", {"connection": args.connection, "package": pkg,
-                                                         "version": args.version, "patch": version.patch},
+                                                         "version": args.version, "patch": version.patch,
+                                                         "distribution": args.distribution},
                                      opts=self._opts(depends_on=[version], dynamic=True))
         if args.listing is not None:
             snowflake.Listing(f"{name}-listing", name=args.listing.name, application_package=pkg,

@@ -19,6 +19,9 @@ from pulumi.dynamic import CreateResult, DiffResult, Resource, UpdateResult
 from components.spcs.sql import SnowflakeSqlProvider, register
 
 RELEASE_CHANNEL = "DEFAULT"  # what every consumer with access to the listing installs
+# EXTERNAL distribution: Snowflake scans every new version/patch, and only an APPROVED one can be released
+# (https://docs.snowflake.com/en/developer-guide/native-apps/security-run-scan).
+APPROVED = "APPROVED"
 
 
 class AppVersionProvider(SnowflakeSqlProvider):
@@ -72,7 +75,17 @@ class ReleaseDirectiveProvider(SnowflakeSqlProvider):
     """The release channel's default release directive: what consumers install and upgrade to."""
 
     def _set(self, props: dict[str, Any]) -> None:
-        self.rows(self.cursor(props["connection"]),
+        cur = self.cursor(props["connection"])
+        if props.get("distribution") == "EXTERNAL":
+            versions = self.rows(cur, f"SHOW VERSIONS LIKE '{props['version']}' IN APPLICATION PACKAGE {props['package']}")
+            status = next((str(v.get("review_status")) for v in versions if int(v.get("patch", -1)) == int(props["patch"])),
+                          "not found")
+            if status != APPROVED:
+                raise RuntimeError(
+                    f"{props['package']} version {props['version']} patch {int(props['patch'])}: security review "
+                    f"{status} (allowed: {APPROVED}; the scan of an EXTERNAL package takes minutes, a manual review up "
+                    "to days: run `pulumi up` again later, or read SHOW VERSIONS for the reason of a REJECTED one)")
+        self.rows(cur,
                   f"ALTER APPLICATION PACKAGE {props['package']} MODIFY RELEASE CHANNEL {RELEASE_CHANNEL} "
                   f"SET DEFAULT RELEASE DIRECTIVE VERSION = {props['version']} PATCH = {int(props['patch'])}")
 
@@ -81,7 +94,7 @@ class ReleaseDirectiveProvider(SnowflakeSqlProvider):
         return CreateResult(id_=f"{props['package']}/default", outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in ("version", "patch") if olds.get(k) != news.get(k)]
+        changed = [k for k in ("version", "patch", "distribution") if olds.get(k) != news.get(k)]
         replaces = ["package"] if olds.get("package") != news.get("package") else []
         return DiffResult(changes=bool(changed or replaces), replaces=replaces, delete_before_replace=False)
 

@@ -147,6 +147,13 @@ class SpcsAppConfig(Strict):
                                 f"{MIN_HEAD_MEMORY_GIB} GiB)")
         if self.listing.enabled and not self.listing.accounts:
             problems.append("listing.accounts: empty with listing.enabled true (allowed: one or more ORGNAME.ACCOUNTNAME)")
+        # Accounts outside the provider's organization need an EXTERNAL package, whose every version Snowflake
+        # scans before it can be released (https://docs.snowflake.com/en/developer-guide/native-apps/security-run-scan).
+        outside = [a for a in self.listing.accounts if a.split(".")[0] != self.organization_name]
+        if self.listing.enabled and outside and self.package.distribution != "EXTERNAL":
+            problems.append(f"listing.accounts: {', '.join(outside)} outside organization {self.organization_name} with "
+                            "package.distribution INTERNAL (allowed: package.distribution EXTERNAL, then each version "
+                            "is released once Snowflake's security scan approves it)")
         if not self.images.build and self.images.tag is None:
             problems.append("images.tag: missing with images.build false (allowed: the tag already pushed)")
         return problems

@@ -236,8 +236,64 @@ def test_service_containers_lists_every_container_of_the_apps_services_for_the_d
     assert empty.statements[-1].endswith("NULL::STRING AS message WHERE FALSE")  # no services yet: no rows
 
 
+def test_resize_cluster_scales_recreates_creates_and_drops_groups():
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    pools = [{"name": "RAY_APP_HEAD_POOL", "instance_family": "CPU_X64_M"},
+             {"name": "RAY_APP_CPU_POOL", "instance_family": "CPU_X64_M"},
+             {"name": "RAY_APP_GPU_POOL", "instance_family": "CPU_X64_M"},
+             {"name": "RAY_APP_OLD_POOL", "instance_family": "CPU_X64_M"}]
+    session = FakeSession({**ANSWERS, "SHOW COMPUTE POOLS": pools, "SHOW SERVICES IN SCHEMA": [
+        {"name": n} for n in ("RAY_HEAD", "RAY_CPU", "RAY_GPU", "RAY_OLD")]})
+    request = {"head": {"instance_family": "CPU_X64_M"}, "warehouse": "WH2", "workers": [
+        {"name": "cpu", "instance_family": "CPU_X64_M", "min_nodes": 2, "max_nodes": 4},
+        {"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 1, "max_nodes": 2},
+        {"name": "new", "instance_family": "CPU_X64_M", "min_nodes": 1, "max_nodes": 1}]}
+    out = json.loads(procedures().resize_cluster(session, json.dumps(request), catalog))
+    assert out == {"changes": ["scaled cpu", "recreated gpu", "created new", "dropped old"]}
+    ddl = [s for s in session.statements if s.startswith(("ALTER", "CREATE", "DROP"))]
+    tail = " EXTERNAL_ACCESS_INTEGRATIONS = (reference('egress_eai')) QUERY_WAREHOUSE = WH2"
+    assert ddl == [
+        "ALTER COMPUTE POOL RAY_APP_CPU_POOL SET MIN_NODES = 2 MAX_NODES = 4",
+        "ALTER SERVICE services.RAY_CPU SET MIN_INSTANCES = 2 MAX_INSTANCES = 4",
+        "DROP SERVICE IF EXISTS services.RAY_GPU", "DROP COMPUTE POOL IF EXISTS RAY_APP_GPU_POOL",
+        "CREATE COMPUTE POOL IF NOT EXISTS RAY_APP_GPU_POOL MIN_NODES = 1 MAX_NODES = 2 INSTANCE_FAMILY = GPU_NV_S "
+        "AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = 3600",
+        "CREATE SERVICE IF NOT EXISTS services.RAY_GPU IN COMPUTE POOL RAY_APP_GPU_POOL FROM "
+        "SPECIFICATION_TEMPLATE_FILE = '/specs/worker-gpu_nv_s.yaml' USING (head_host => "
+        f"'ray-head.ab12.svc.spcs.internal') MIN_INSTANCES = 1 MAX_INSTANCES = 2{tail}",
+        "CREATE COMPUTE POOL IF NOT EXISTS RAY_APP_NEW_POOL MIN_NODES = 1 MAX_NODES = 1 INSTANCE_FAMILY = CPU_X64_M "
+        "AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = 3600",
+        "CREATE SERVICE IF NOT EXISTS services.RAY_NEW IN COMPUTE POOL RAY_APP_NEW_POOL FROM "
+        "SPECIFICATION_TEMPLATE_FILE = '/specs/worker-cpu_x64_m.yaml' USING (head_host => "
+        f"'ray-head.ab12.svc.spcs.internal') MIN_INSTANCES = 1 MAX_INSTANCES = 1{tail}",
+        "DROP SERVICE IF EXISTS services.RAY_OLD", "DROP COMPUTE POOL IF EXISTS RAY_APP_OLD_POOL",
+        *(f"ALTER SERVICE services.RAY_{g} SET QUERY_WAREHOUSE = WH2" for g in ("HEAD", "CPU", "GPU", "NEW")),
+    ]
+
+
+def test_resize_cluster_keeps_the_head_and_needs_a_running_cluster():
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    request = {"head": {"instance_family": "CPU_X64_M"}, "workers": []}
+    with pytest.raises(ValueError, match="no cluster running"):
+        procedures().resize_cluster(FakeSession(ANSWERS), request, catalog)
+    session = FakeSession({**ANSWERS, "SHOW COMPUTE POOLS": [{"name": "RAY_APP_HEAD_POOL", "instance_family": "CPU_X64_L"}]})
+    with pytest.raises(ValueError, match="head.instance_family 'CPU_X64_M', running 'CPU_X64_L'"):
+        procedures().resize_cluster(session, request, catalog)
+
+
+def test_the_console_calls_only_procedures_the_setup_script_creates():
+    import re
+
+    console = (APP_DIR / "streamlit" / "ray_console.py").read_text()
+    setup = (APP_DIR / "setup_script.sql").read_text()
+    called = set(re.findall(r"app_public\.(\w+)", console))
+    assert {"start_cluster", "resize_cluster", "stop_cluster", "cluster_status", "service_endpoints"} <= called
+    for name in called:
+        assert f"PROCEDURE app_public.{name}(" in setup, name
+
+
 def test_every_procedure_handler_in_the_setup_script_exists():
     setup = (APP_DIR / "setup_script.sql").read_text()
     handlers = [line.split("'")[1].split(".")[1] for line in setup.splitlines() if "HANDLER = 'ray_cluster." in line]
     module = procedures()
-    assert len(handlers) == 8 and all(callable(getattr(module, h)) for h in handlers)
+    assert len(handlers) == 9 and all(callable(getattr(module, h)) for h in handlers)

@@ -143,3 +143,18 @@ def test_one_release_model_channels_everywhere():
               or s.startswith(f"ALTER APPLICATION PACKAGE {PKG} ADD VERSION")
               or s.startswith(f"ALTER APPLICATION PACKAGE {PKG} DROP VERSION")]
     assert legacy == [] and len(cursor.statements) == 8
+
+
+def test_an_external_package_releases_only_a_version_the_security_scan_approved():
+    """SHOW VERSIONS' review_status: NOT_REVIEWED / IN_PROGRESS / APPROVED / REJECTED / MANUAL_REVIEW."""
+    props = {"connection": CONNECTION, "package": PKG, "version": "V1", "patch": 1, "distribution": "EXTERNAL"}
+    row = {"version": "V1", "patch": 1, "label": "L", "review_status": "IN_PROGRESS"}
+    cursor = FakeCursor({"SHOW VERSIONS": [[{"version": "V1", "patch": 0, "review_status": "APPROVED"}, row]]})
+    with pytest.raises(RuntimeError) as err:
+        provider(ReleaseDirectiveProvider, cursor).create(props)
+    assert str(err.value).startswith("RAY_APP_PKG version V1 patch 1: security review IN_PROGRESS (allowed: APPROVED;")
+    assert not any("RELEASE DIRECTIVE" in s for s in cursor.statements)  # nothing released
+    cursor = FakeCursor({"SHOW VERSIONS": [[{**row, "review_status": "APPROVED"}]]})
+    provider(ReleaseDirectiveProvider, cursor).create(props)
+    assert cursor.statements[-1] == (f"ALTER APPLICATION PACKAGE {PKG} MODIFY RELEASE CHANNEL DEFAULT SET DEFAULT "
+                                     "RELEASE DIRECTIVE VERSION = V1 PATCH = 1")

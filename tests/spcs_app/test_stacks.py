@@ -203,6 +203,17 @@ def test_config_errors_name_key_value_and_allowed():
         "ray-platform:listing.accounts: 'nodot' is not a consumer account (allowed: ORGNAME.ACCOUNTNAME)",
     ]
     with pytest.raises(ConfigError) as err:
+        load({"ray-platform:environment": "spcs_app", "ray-platform:organization_name": "myorg",
+              "ray-platform:account_name": "a", "ray-platform:user": "u",
+              "ray-platform:listing": '{"enabled": true, "accounts": ["MYORG.B", "OTHERORG.C"]}'})
+    assert err.value.problems == [
+        "ray-platform:listing.accounts: OTHERORG.C outside organization MYORG with package.distribution INTERNAL "
+        "(allowed: package.distribution EXTERNAL, then each version is released once Snowflake's security scan "
+        "approves it)"]
+    load({"ray-platform:environment": "spcs_app", "ray-platform:organization_name": "myorg",
+          "ray-platform:account_name": "a", "ray-platform:user": "u", "ray-platform:package": '{"distribution": "EXTERNAL"}',
+          "ray-platform:listing": '{"enabled": true, "accounts": ["OTHERORG.C"]}'})
+    with pytest.raises(ConfigError) as err:
         load({"ray-platform:environment": "spcs_app", "ray-platform:organization_name": "o",
               "ray-platform:account_name": "a", "ray-platform:user": "u",
               "ray-platform:shapes": '{"head_families": ["CPU_X64_XS"]}'})

@@ -106,17 +106,42 @@ def create_pool(app: str, group: str, family: str, low: int, high: int) -> str:
 # ------------------------------------------------------------------------------------------- handlers
 
 
-def start_cluster(session: Any, request: Any, catalog: dict | None = None) -> str:
-    """Head first (workers need its DNS name), then a pool and a service per worker group."""
-    catalog = catalog or load_catalog()
+def checked(name: str, request: Any, catalog: dict) -> dict:
     request = parse(request)
     found = problems(request, catalog)
     if found:
-        raise ValueError("start_cluster: " + "; ".join(found))
-    app = app_name(session)
+        raise ValueError(f"{name}: " + "; ".join(found))
+    return request
+
+
+def service_tail(session: Any, request: dict) -> str:
     tail = egress_clause(session)
     if request.get("warehouse"):
         tail += f" QUERY_WAREHOUSE = {request['warehouse']}"
+    return tail
+
+
+def create_group(session: Any, app: str, catalog: dict, w: dict, head_dns: str, tail: str) -> None:
+    """A worker group's pool and service, its spec template filled with the head's DNS name."""
+    group, low, high = w["name"], w.get("min_nodes", 1), w.get("max_nodes", 1)
+    run(session, create_pool(app, group, w["instance_family"], low, high))
+    run(session, f"CREATE SERVICE IF NOT EXISTS {service_name(group)} IN COMPUTE POOL {pool_name(app, group)} "
+                 f"FROM SPECIFICATION_TEMPLATE_FILE = {quoted(catalog['worker'][w['instance_family']])} "
+                 f"USING ({catalog['head_host_var']} => {quoted(head_dns)}) "
+                 f"MIN_INSTANCES = {low} MAX_INSTANCES = {high}{tail}")
+
+
+def drop_group(session: Any, app: str, group: str) -> None:
+    run(session, f"DROP SERVICE IF EXISTS {service_name(group)}")
+    run(session, f"DROP COMPUTE POOL IF EXISTS {pool_name(app, group)}")
+
+
+def start_cluster(session: Any, request: Any, catalog: dict | None = None) -> str:
+    """Head first (workers need its DNS name), then a pool and a service per worker group."""
+    catalog = catalog or load_catalog()
+    request = checked("start_cluster", request, catalog)
+    app = app_name(session)
+    tail = service_tail(session, request)
     if catalog.get("grafana_secret"):
         run(session, f"CREATE SECRET IF NOT EXISTS {catalog['grafana_secret']} TYPE = GENERIC_STRING "
                      f"SECRET_STRING = {quoted(secrets.token_urlsafe(GRAFANA_PASSWORD_BYTES))}")
@@ -127,16 +152,48 @@ def start_cluster(session: Any, request: Any, catalog: dict | None = None) -> st
                  f"MIN_INSTANCES = 1 MAX_INSTANCES = 1{tail}")
     head_dns = head_dns_name(session)
     for w in request.get("workers") or []:
-        group, low, high = w["name"], w.get("min_nodes", 1), w.get("max_nodes", 1)
-        run(session, create_pool(app, group, w["instance_family"], low, high))
-        run(session, f"CREATE SERVICE IF NOT EXISTS {service_name(group)} IN COMPUTE POOL {pool_name(app, group)} "
-                     f"FROM SPECIFICATION_TEMPLATE_FILE = {quoted(catalog['worker'][w['instance_family']])} "
-                     f"USING ({catalog['head_host_var']} => {quoted(head_dns)}) "
-                     f"MIN_INSTANCES = {low} MAX_INSTANCES = {high}{tail}")
+        create_group(session, app, catalog, w, head_dns, tail)
     # The consumer's roles reach the public endpoints through the app role.
     run(session, f"GRANT SERVICE ROLE {service_name('head')}!ALL_ENDPOINTS_USAGE TO APPLICATION ROLE {APP_ROLE}")
     return json.dumps({"head": service_name("head"), "head_dns_name": head_dns,
                        "workers": [service_name(w["name"]) for w in request.get("workers") or []]})
+
+
+def resize_cluster(session: Any, request: Any, catalog: dict | None = None) -> str:
+    """Brings a running cluster to `request` (start_cluster's shape): a group with the same instance family is
+    scaled in place, one with another family is recreated, new groups are created and groups left out dropped;
+    the warehouse is set on every service. The head stays (its family changes by stop and start)."""
+    catalog = catalog or load_catalog()
+    request = checked("resize_cluster", request, catalog)
+    app = app_name(session)
+    pools = {str(p["name"]).upper(): p for p in rows(session, f"SHOW COMPUTE POOLS LIKE '{app}\\_%'")}
+    head_pool = pools.get(pool_name(app, "head"))
+    if head_pool is None:
+        raise ValueError("resize_cluster: no cluster running (allowed: start_cluster first)")
+    if head_pool.get("instance_family") != request["head"]["instance_family"]:
+        raise ValueError(f"resize_cluster: head.instance_family {request['head']['instance_family']!r}, running "
+                         f"{head_pool.get('instance_family')!r} (allowed: the running one; stop and start to change it)")
+    running = {str(s["name"]).upper() for s in rows(session, f"SHOW SERVICES IN SCHEMA {SERVICES_SCHEMA}")}
+    tail, head_dns, changes = service_tail(session, request), head_dns_name(session), []
+    wanted = {w["name"]: w for w in request.get("workers") or []}
+    for group, w in wanted.items():
+        pool = pools.get(pool_name(app, group))
+        if pool is not None and pool.get("instance_family") == w["instance_family"]:
+            scale_group(session, group, w.get("min_nodes", 1), w.get("max_nodes", 1), catalog)
+            changes.append(f"scaled {group}")
+            continue
+        if pool is not None:
+            drop_group(session, app, group)
+        create_group(session, app, catalog, w, head_dns, tail)
+        changes.append(f"{'recreated' if pool is not None else 'created'} {group}")
+    for service in sorted(running - {service_name(g).split(".")[1] for g in [*wanted, "head"]}):
+        group = service.removeprefix("RAY_").lower().replace("_", "-")
+        drop_group(session, app, group)
+        changes.append(f"dropped {group}")
+    if request.get("warehouse"):
+        for group in ["head", *wanted]:
+            run(session, f"ALTER SERVICE {service_name(group)} SET QUERY_WAREHOUSE = {request['warehouse']}")
+    return json.dumps({"changes": changes})
 
 
 def head_dns_name(session: Any) -> str:
