@@ -204,6 +204,7 @@ def build(cfg: SpcsConfig) -> dict:
         "access": access_output(cfg),
         "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
         "serve_url": urls.apply(lambda u: u.get("serve")),
+        "spark_ui_url": urls.apply(lambda u: u.get("spark-ui")) if cfg.raydp else None,  # while a Spark session runs
         "head_dns_name": cluster.head_dns_name,
         "credentials": pulumi.Output.secret({"grafana_admin_user": "admin" if cfg.monitoring else None,
                                              "grafana_admin_password": grafana_password}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stacks.mock_outputs import digest
 
 ACCOUNT_HOST = "myorg-myaccount"  # what `<org>-<account>` looks like in registry and ingress host names
-PUBLIC_ENDPOINTS = ("dashboard", "serve", "grafana", "prometheus", "jupyter")
+PUBLIC_ENDPOINTS = ("dashboard", "serve", "grafana", "prometheus", "jupyter", "spark-ui")
 
 
 def _quoted(*parts: str) -> str:

@@ -31,6 +31,7 @@ def test_no_sdk_problems_and_every_contract_key(spcs):
     assert out["access"]["mode"] == "snowflake" and out["access"]["token_env"] == "SNOWFLAKE_TOKEN"
     assert out["access"]["account"] == "MYORG-MYACCOUNT" and out["access"]["user"] == "RAY_DEPLOYER"
     assert out["storage"]["uri"] == "@RAY_DB.RAY_SCHEMA.RAYDP_ARTIFACTS"
+    assert out["spark_ui_url"].startswith("https://")  # raydp: true
     assert set(out["ray_capacity"]) == {"head", "cpu", "gpu", "etl"}
     assert out["ray_capacity"]["gpu"]["resources"]["GPU"] == 1 and out["ray_capacity"]["gpu"]["max_nodes"] == 2
 
