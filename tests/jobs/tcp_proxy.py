@@ -1,6 +1,8 @@
 """A stand-in for `kubectl port-forward` in tests: forward 127.0.0.1:LISTEN_PORT to TARGET_HOST:TARGET_PORT.
 
-    python tcp_proxy.py LISTEN_PORT TARGET_HOST TARGET_PORT [--delay SECONDS]
+    python tcp_proxy.py LISTEN_PORT:TARGET_HOST:TARGET_PORT [--delay SECONDS]
+
+The spec is written as `ssh -L` writes it, so the client can move the local port as it does for ssh.
 
 --delay waits before listening, as a real port-forward takes a moment to come up.
 """
@@ -24,11 +26,11 @@ async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("listen_port", type=int)
-    parser.add_argument("target_host")
-    parser.add_argument("target_port", type=int)
+    parser.add_argument("spec", help="LISTEN_PORT:TARGET_HOST:TARGET_PORT")
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
+    listen, args.target_host, target = args.spec.split(":")
+    args.listen_port, args.target_port = int(listen), int(target)
 
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:

@@ -221,8 +221,8 @@ def test_port_forward_access_runs_the_forward_only_for_the_command(cluster: Clus
         local_port = sock.getsockname()[1]
     access = {
         "mode": "port-forward",
-        "command": [sys.executable, str(TCP_PROXY), str(local_port), "127.0.0.1",
-                    str(cluster.local.dashboard_port), "--delay", "0.5"],
+        "command": [sys.executable, str(TCP_PROXY), f"{local_port}:127.0.0.1:{cluster.local.dashboard_port}",
+                    "--delay", "0.5"],
         "local_dashboard_url": f"http://127.0.0.1:{local_port}",
     }  # fmt: skip
     # The stack's own dashboard URL is private (unroutable from here): only the forward can reach it.

@@ -6,12 +6,13 @@ import base64
 import json
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from jobs_testing import EXAMPLES
@@ -281,10 +282,62 @@ def test_port_forward_runs_only_inside_the_block() -> None:
         target.listen()
         local = free_port()
         proxy = Path(__file__).with_name("tcp_proxy.py")
-        command = [sys.executable, str(proxy), str(local), "127.0.0.1", str(target.getsockname()[1]), "--delay", "0.3"]
+        command = [sys.executable, str(proxy), f"{local}:127.0.0.1:{target.getsockname()[1]}", "--delay", "0.3"]
         with access.port_forward(command, f"http://127.0.0.1:{local}"):
             assert access.url_answers(f"http://127.0.0.1:{local}")
         assert not access.url_answers(f"http://127.0.0.1:{local}")
+
+
+def test_port_forward_moves_off_a_local_port_taken_by_something_else() -> None:
+    proxy = Path(__file__).with_name("tcp_proxy.py")
+    with socket.socket() as target, socket.socket() as squatter:  # the private dashboard; a local Ray cluster
+        for sock in (target, squatter):
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+        taken = squatter.getsockname()[1]
+        command = [sys.executable, str(proxy), f"{taken}:127.0.0.1:{target.getsockname()[1]}", "--delay", "0.2"]
+        with access.port_forward(command, f"http://127.0.0.1:{taken}") as url:
+            moved = urlparse(url).port
+            assert moved != taken and access.url_answers(url)
+            with socket.create_connection(("127.0.0.1", moved), timeout=5):
+                target.settimeout(5)
+                target.accept()[0].close()  # the connection went through the forward to the target
+        assert not access.url_answers(url)  # our forward is gone; the squatter was left alone
+        assert access.url_answers(f"http://127.0.0.1:{taken}")
+
+
+def test_port_forward_reuses_the_same_forward_already_running() -> None:
+    proxy = Path(__file__).with_name("tcp_proxy.py")
+    with socket.socket() as target:
+        target.bind(("127.0.0.1", 0))
+        target.listen()
+        local = free_port()
+        command = [sys.executable, str(proxy), f"{local}:127.0.0.1:{target.getsockname()[1]}"]
+        own = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # the user's forward, kept open elsewhere
+        try:
+            deadline = time.monotonic() + 30
+            while not access.url_answers(f"http://127.0.0.1:{local}"):
+                assert own.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+            with access.port_forward(command, f"http://127.0.0.1:{local}") as url:
+                assert url == f"http://127.0.0.1:{local}"
+            assert own.poll() is None  # reused, not started again nor stopped
+        finally:
+            own.kill()
+            own.wait()
+
+
+@pytest.mark.parametrize("stack", ["gke", "gcpvm"])
+def test_forward_command_of_each_stack_can_move_its_local_port(stack: str) -> None:
+    snapshot = json.loads((PROJECT_ROOT / "tests" / "snapshots" / f"{stack}.json").read_text())
+    forward = snapshot["outputs"]["access"]
+    port = urlparse(forward["local_dashboard_url"]).port
+    moved = access.move_local_port(forward["command"], port, 18265)
+    changed = [(a, b) for a, b in zip(forward["command"], moved, strict=True) if a != b]
+    assert len(changed) == 1 and str(port) in changed[0][0] and "18265" in changed[0][1]
+    ssh = ["ssh", "-N", "-L", f"{port}:127.0.0.1:{port}", "-L", "10001:127.0.0.1:10001", "me@box"]  # stacks/local.py
+    assert access.move_local_port(ssh, port, 18265)[3] == f"18265:127.0.0.1:{port}"
+    assert access.move_local_port(["forwarder", "--to", "box"], port, 18265) is None
 
 
 def test_port_forward_that_dies_is_a_clear_error() -> None:
