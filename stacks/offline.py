@@ -8,8 +8,11 @@ real-looking values. Tests and `python -m stacks.preview` both use this; no CLI,
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +34,18 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 class RealisticMocks(pulumi_mocks.Mocks):
+    def __init__(self) -> None:
+        # Every value the mocks made up (ids, digests, endpoints, IPs) and not echoed from the inputs: what only
+        # a real deploy knows. The preview marks every string that carries one (see Recording.computed_paths).
+        self.made_up: set[str] = set()
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
-        state = {**args.inputs, **computed(args.typ, args.name, args.inputs)}
-        return f"{args.name}-{digest(args.typ, args.name, length=12)}", state
+        answer = computed(args.typ, args.name, args.inputs)
+        resource_id = f"{args.name}-{digest(args.typ, args.name, length=12)}"
+        echoed = {v for v in flatten(args.inputs).values() if isinstance(v, str)} | {args.name}
+        self.made_up |= {v for v in [resource_id, *flatten(answer).values()]
+                         if isinstance(v, str) and len(v) >= 6 and v not in echoed}
+        return resource_id, {**args.inputs, **answer}
 
     def call(self, args: pulumi_mocks.MockCallArgs):
         return {}, None
@@ -60,6 +72,39 @@ class Resource:
         return {"type": self.type, "name": self.name, "parent": self.parent, "provider": self.provider,
                 "dependencies": self.dependencies, "protect": self.protect,
                 "retain_on_delete": self.retain_on_delete, "inputs": _sorted(self.inputs)}
+
+    def secret_fingerprints(self) -> dict[str, str]:
+        """`inputs.PATH: fingerprint` of each secret input, so a diff shows that a secret changed, not its value."""
+        return secret_fingerprints(self.inputs, self.revealed, "inputs")
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves by path: `{"a": {"b": [1]}}` -> `{"a.b[0]": 1}` (the paths the preview's diff and marks print)."""
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items()
+                for k, v in flatten(item, f"{prefix}.{key}" if prefix else str(key)).items()}
+    if isinstance(value, list) and value:
+        return {k: v for i, item in enumerate(value) for k, v in flatten(item, f"{prefix}[{i}]").items()}
+    return {prefix: value}
+
+
+def fingerprint(value: Any) -> str:
+    """A short keyed hash of a secret: equal for equal values, so a diff can say "changed" without the value. (Like
+    a Helm checksum annotation it could confirm a guess at a weak secret; the JSON stays where the secret is.)"""
+    data = json.dumps(value, sort_keys=True).encode()
+    return hmac.new(b"ray-platform offline preview", data, hashlib.sha256).hexdigest()[:12]
+
+
+def secret_fingerprints(masked: Any, revealed: Any, prefix: str) -> dict[str, str]:
+    if masked == SECRET and revealed != SECRET:
+        return {prefix: fingerprint(revealed)}
+    if isinstance(masked, dict) and isinstance(revealed, dict):
+        return {k: v for key in masked for k, v in
+                secret_fingerprints(masked[key], revealed.get(key), f"{prefix}.{key}").items()}
+    if isinstance(masked, list) and isinstance(revealed, list):
+        return {k: v for i, (a, b) in enumerate(zip(masked, revealed, strict=False))
+                for k, v in secret_fingerprints(a, b, f"{prefix}[{i}]").items()}
+    return {}
 
 
 def _sorted(value: Any) -> Any:
@@ -138,6 +183,7 @@ class Recording:
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)  # `pulumi.log.warn` messages of the run
+    made_up: set[str] = field(default_factory=set, repr=False)  # the mocks' computed values (RealisticMocks)
 
     def by_type(self, token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == token]
@@ -149,9 +195,26 @@ class Recording:
         return matches[0]
 
     def to_json(self) -> dict[str, Any]:
-        return {"stack": self.stack, "environment": self.environment,
-                "resources": [r.to_json() for r in sorted(self.resources, key=lambda r: (r.type, r.name))],
-                "outputs": {k: SECRET if k in self.secret_outputs else v for k, v in self.outputs.items()}}
+        """Resources and outputs as the engine sees them, plus `computed` (which values only a real deploy
+        knows: the mocks made them up) and `secrets` (fingerprints of secret values, never the values)."""
+        resources = sorted(self.resources, key=lambda r: (r.type, r.name))
+        document = {"stack": self.stack, "environment": self.environment,
+                    "resources": [r.to_json() for r in resources],
+                    "outputs": {k: SECRET if k in self.secret_outputs else v for k, v in self.outputs.items()}}
+        computed_inputs = {r.ref: paths for r in resources if (paths := self.computed_paths(r.inputs, "inputs"))}
+        document["computed"] = {"outputs": self.computed_paths(document["outputs"]), "inputs": computed_inputs}
+        secrets = {r.ref: found for r in resources if (found := r.secret_fingerprints())}
+        outputs = {f"outputs.{k}": fingerprint(self.outputs[k]) for k in sorted(self.secret_outputs)}
+        document["secrets"] = {**secrets, **({"(outputs)": outputs} if outputs else {})}
+        return document
+
+    def computed_paths(self, value: Any, prefix: str = "") -> list[str]:
+        """Paths of the strings in value that carry a value the mocks made up (a digest, an IP, a URL)."""
+        if not self.made_up:
+            return []
+        pattern = re.compile("|".join(re.escape(v) for v in sorted(self.made_up, key=len, reverse=True)))
+        return sorted(path for path, leaf in flatten(value, prefix).items()
+                      if isinstance(leaf, str) and leaf != SECRET and pattern.search(leaf))
 
 
 # --------------------------------------------------------------------------------------- stack config
@@ -171,7 +234,9 @@ def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict
         if isinstance(value, dict) and set(value) == {"secure"}:
             # Encrypted with the stack's secrets provider: unreadable offline, so a placeholder stands in
             # (a plain string: "[secret]" would read as a JSON list to the config loader).
-            values[key], secrets = SECRET_PLACEHOLDER, secrets | {key}
+            # Its ciphertext's hash rides along, so that re-encrypting a new value shows as a changed secret.
+            values[key] = f"{SECRET_PLACEHOLDER}-{hashlib.sha256(str(value['secure']).encode()).hexdigest()[:12]}"
+            secrets.add(key)
         else:
             values[key] = config_string(value)
     return values, secrets
@@ -214,7 +279,7 @@ def run_program(program: Callable[[], Any], stack: str = "test", config: dict[st
     outputs, secret_outputs = _sync_await(_resolve_outputs(settings.get_root_resource().outputs))
     environment = outputs.get("environment")
     return Recording(stack, environment, monitor.recorded, outputs, secret_outputs,
-                     [m.getMessage() for m in messages if m.levelno >= logging.WARNING])
+                     [m.getMessage() for m in messages if m.levelno >= logging.WARNING], monitor.mocks.made_up)
 
 
 def _recording_logger() -> tuple[logging.Logger, list[logging.LogRecord]]:

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 
 from stacks.errors import ConfigError
-from stacks.offline import PROJECT_DIR, Recording, preview, qualify
+from stacks.offline import PROJECT_DIR, Recording, flatten, preview, qualify
 from stacks.sdk_check import check_inputs
 from stacks.stack_file import placeholders
 
@@ -42,18 +42,15 @@ def table(recording: Recording) -> str:
     rows += sorted((r.type, r.name, (r.parent or "").split("::")[-1], r.provider or "") for r in recording.resources)
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines += ["", f"{len(recording.resources)} resources", "", "Outputs:"]
-    data = recording.to_json()["outputs"]
-    lines += [f"  {k}: {json.dumps(v)}" for k, v in data.items()]
+    document = recording.to_json()
+    lines += ["", f"{len(recording.resources)} resources", "",
+              "Outputs (values marked computed are made up offline; a real deploy knows them):"]
+    computed = document["computed"]["outputs"]
+    for key, value in document["outputs"].items():
+        marked = [p for p in computed if p == key or p.startswith((f"{key}.", f"{key}["))]
+        note = "" if not marked else "  # computed" if marked == [key] else f"  # computed: {', '.join(marked)}"
+        lines.append(f"  {key}: {json.dumps(value)}{note}")
     return "\n".join(lines)
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}.{key}" if prefix else key).items()}
-    if isinstance(value, list) and value:
-        return {k: v for i, item in enumerate(value) for k, v in _flatten(item, f"{prefix}[{i}]").items()}
-    return {prefix: value}
 
 
 def diff(base: dict[str, Any], head: dict[str, Any]) -> str:
@@ -72,19 +69,28 @@ def diff(base: dict[str, Any], head: dict[str, Any]) -> str:
     for ref in sorted(old.keys() - new.keys()):
         add(old[ref], f"  - {ref}")
     changed = 0
+    secrets_a, secrets_b = base.get("secrets", {}), head.get("secrets", {})
     for ref in sorted(old.keys() & new.keys()):
-        a = _flatten({k: v for k, v in old[ref].items() if k not in ("type", "name")})
-        b = _flatten({k: v for k, v in new[ref].items() if k not in ("type", "name")})
+        a = flatten({k: v for k, v in old[ref].items() if k not in ("type", "name")})
+        b = flatten({k: v for k, v in new[ref].items() if k not in ("type", "name")})
         fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-        if fields:
+        # Secrets print as "[secret]" on both sides; their fingerprints tell whether the value changed.
+        hidden = secrets_a.get(ref, {}), secrets_b.get(ref, {})
+        changed_secrets = sorted(k for k in hidden[0].keys() & hidden[1].keys()
+                                 if hidden[0][k] != hidden[1][k] and k not in fields)
+        if fields or changed_secrets:
             changed += 1
             add(new[ref], f"  ~ {ref}")
-            for f in fields:
-                groups[new[ref].get("parent") or "(stack)"].append(
-                    f"      {f}: {json.dumps(a.get(f))} => {json.dumps(b.get(f))}")
-    out_a, out_b = _flatten(base.get("outputs", {})), _flatten(head.get("outputs", {}))
+            lines = [f"      {f}: {json.dumps(a.get(f))} => {json.dumps(b.get(f))}" for f in fields]
+            lines += [f"      {f}: [secret] changed (value hidden; `pulumi up` updates or replaces the resource)"
+                      for f in changed_secrets]
+            groups[new[ref].get("parent") or "(stack)"] += sorted(lines)
+    out_a, out_b = flatten(base.get("outputs", {})), flatten(head.get("outputs", {}))
     output_lines = [f"  ~ {k}: {json.dumps(out_a.get(k))} => {json.dumps(out_b.get(k))}"
                     for k in sorted(out_a.keys() | out_b.keys()) if out_a.get(k) != out_b.get(k)]
+    hidden = secrets_a.get("(outputs)", {}), secrets_b.get("(outputs)", {})
+    output_lines += [f"  ~ {k.removeprefix('outputs.')}: [secret] changed (value hidden)"
+                     for k in sorted(hidden[0].keys() & hidden[1].keys()) if hidden[0][k] != hidden[1][k]]
     created, removed = len(new.keys() - old.keys()), len(old.keys() - new.keys())
     lines = [f"{created} to create, {changed} to change, {removed} to remove"]
     for group in sorted(groups):

@@ -67,6 +67,42 @@ def test_diff_never_shows_a_secret_value(dev):
     changed = preview("dev", secret_overrides={"jupyter_token": "a-very-secret-token"})
     text = cli.diff(dev.to_json(), changed.to_json())
     assert "a-very-secret-token" not in text and "mock-" not in text
+    assert "a-very-secret-token" not in json.dumps(changed.to_json())
+
+
+def test_diff_shows_that_a_secret_changed_and_what_it_changes():
+    """Both sides print "[secret]"; the fingerprints show the change, as `pulumi up` would update the container."""
+    before = preview("dev", secret_overrides={"jupyter_token": "the-first-token-value"})
+    after = preview("dev", secret_overrides={"jupyter_token": "a-very-secret-token"})
+    text = cli.diff(before.to_json(), after.to_json())
+    assert "the-first-token-value" not in text and "a-very-secret-token" not in text
+    assert text.splitlines() == [
+        "0 to create, 1 to change, 0 to remove", "",
+        "ray-platform:local:Notebook::notebook",
+        "  ~ docker:index/container:Container::notebook-jupyter",
+        "      inputs.envs: [secret] changed (value hidden; `pulumi up` updates or replaces the resource)", "",
+        "Outputs:",
+        "  ~ credentials: [secret] changed (value hidden)"]
+    same = preview("dev", secret_overrides={"jupyter_token": "a-very-secret-token"})
+    assert cli.diff(after.to_json(), same.to_json()).splitlines()[0] == "0 to create, 0 to change, 0 to remove"
+
+
+def test_values_only_a_deploy_knows_are_marked_computed(capsys):
+    """The mocks make up digests, IPs and e-mails that look real: the JSON lists them, the table marks them."""
+    from stacks.offline import preview as run
+
+    gke = run("gke")
+    computed = gke.to_json()["computed"]
+    assert {"images.ray-base", "images.ray-server", "ray_cluster.ray_image"} <= set(computed["outputs"])
+    assert "ray_version" not in computed["outputs"] and "compute_class" not in computed["outputs"]
+    assert "ray_dashboard_url" not in computed["outputs"]  # 127.0.0.1 through the port-forward: known
+    assert computed["inputs"]  # e.g. IAM members naming made-up service account e-mails
+    assert cli.main(["gke"]) == 0
+    out = capsys.readouterr().out
+    assert "Outputs (values marked computed are made up offline; a real deploy knows them):" in out
+    images = next(line for line in out.splitlines() if line.startswith("  images: "))
+    assert images.endswith("  # computed: images.ray-base, images.ray-server")
+    assert next(line for line in out.splitlines() if line.startswith("  ray_version: ")) == '  ray_version: "2.60.0"'
 
 
 def test_graph_is_mermaid_with_components_as_subgraphs():
@@ -138,10 +174,16 @@ def test_secure_config_values_preview_with_a_placeholder(tmp_path):
         "config:\n  ray-platform:grafana_admin_password:\n    secure: v1:abc\n  ray-platform:jupyter: false\n")
     values, secrets = read_stack_config("s", tmp_path)
     assert secrets == {"ray-platform:grafana_admin_password"}
-    assert values == {"ray-platform:grafana_admin_password": "offline-preview-placeholder", "ray-platform:jupyter": "false"}
+    placeholder = values.pop("ray-platform:grafana_admin_password")
+    assert values == {"ray-platform:jupyter": "false"}
+    assert placeholder.startswith("offline-preview-placeholder-") and "abc" not in placeholder
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        "config:\n  ray-platform:grafana_admin_password:\n    secure: v1:xyz\n  ray-platform:jupyter: false\n")
+    assert read_stack_config("s", tmp_path)[0]["ray-platform:grafana_admin_password"] != placeholder  # re-encrypted
     from stacks.config import load
 
-    assert load(values, secrets).grafana_admin_password.get_secret_value() == "offline-preview-placeholder"
+    assert load({"ray-platform:grafana_admin_password": placeholder}, secrets).grafana_admin_password \
+        .get_secret_value() == placeholder
 
 
 @pytest.mark.parametrize("base,expected", [

@@ -87,7 +87,7 @@ def test_preview_comment_shows_each_stacks_diff(tmp_path, dev):
     base = tmp_path / "base"
     base.mkdir()
     changed = dev.to_json()
-    changed["resources"] = [r for r in changed["resources"] if r["name"] != "ray-gpu-1"]
+    changed["resources"] = [r for r in changed["resources"] if r["name"] != "ray-cpu-1"]
     (base / "dev.json").write_text(json.dumps(changed))
     out = tmp_path / "comment.md"
     subprocess.run([sys.executable, "scripts/preview_comment.py", str(base), str(out)], cwd=ROOT, check=True,
@@ -95,4 +95,4 @@ def test_preview_comment_shows_each_stacks_diff(tmp_path, dev):
     text = out.read_text()
     assert text.startswith("<!-- ray-platform-offline-preview -->")
     assert "<code>dev</code>: 1 to create, 0 to change, 0 to remove" in text
-    assert "+ docker:index/container:Container::ray-gpu-1" in text
+    assert "+ docker:index/container:Container::ray-cpu-1" in text
