@@ -14,11 +14,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.gke.ray_cluster import container_security
+
 NETWORKING_GROUP = "networking.gke.io"
 NCCL_PLUGIN_IMAGE = "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib"
 # Google's pause image by digest, exactly as GKE's own installer manifests name it (container-engine-accelerators
 # gpudirect-rdma/nccl-rdma-installer.yaml): a GKE system image, exempt from Binary Authorization, no NAT needed.
 PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
+PAUSE_UID = 65535  # the pause image's user; it writes nothing
 # Installer volumes: host path, and where the init container sees it (as in Google's manifest).
 INSTALLER_MOUNTS = {
     "library-dir-host": ("/home/kubernetes/bin/nvidia/lib64", "/usr/local/home/kubernetes/bin/nvidia/lib64"),
@@ -107,6 +110,10 @@ def nccl_installer(version: str) -> dict[str, Any]:
                     "tolerations": [{"operator": "Exists"}],  # GPU and compute-class taints alike
                     "hostNetwork": True,
                     "hostPID": True,
+                    # It never calls the Kubernetes API; seccomp binds the pause container (privileged ones run
+                    # unconfined whatever the profile).
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "volumes": [{"name": name, "hostPath": {"path": host, "type": "DirectoryOrCreate"}}
                                 for name, (host, _) in INSTALLER_MOUNTS.items()],
                     "initContainers": [{
@@ -118,8 +125,11 @@ def nccl_installer(version: str) -> dict[str, Any]:
                         "volumeMounts": [{"name": name, "mountPath": mount}
                                          for name, (_, mount) in INSTALLER_MOUNTS.items()],
                     }],
+                    # Only the init container needs privilege; the pause container gets none.
                     "containers": [{"name": "pause", "image": PAUSE_IMAGE,
-                                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
+                                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                                    "securityContext": container_security(
+                                        readOnlyRootFilesystem=True, runAsNonRoot=True, runAsUser=PAUSE_UID)}],
                 },
             },
         },

@@ -34,6 +34,19 @@ DASHBOARD_METRICS_PORT = 44227
 REDIS_PASSWORD_KEY = "password"
 # NICs in pod order: eth0 the pod network, eth1 the second gVNIC VPC, eth2..eth9 the RDMA subnets.
 DEFAULT_INTERFACE = "eth0"
+# Ray's images run as user `ray`, uid 1000 in group `users` (gid 100) (rayproject/ray's base-deps Dockerfile).
+# Numeric here: runAsNonRoot cannot check the image's user by name.
+RAY_UID, RAY_GID = 1000, 100
+def pod_security() -> dict[str, Any]:
+    """Every Ray pod: not root, Kubernetes' default seccomp profile. Ray and NCCL need neither root nor
+    capabilities: the image already ran as `ray`, GPUs come from the device plugin, RDMA through GKE's NICs."""
+    return {"runAsNonRoot": True, "runAsUser": RAY_UID, "runAsGroup": RAY_GID, "fsGroup": RAY_GID,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def container_security(**extra: Any) -> dict[str, Any]:
+    """Every container: no capabilities, no setuid escalation (so the image's sudo stops working, on purpose)."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, **extra}
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,8 @@ def _resources(node: RayNode, memory_gb: float) -> dict[str, Any]:
 def _data_volume(bucket: Any) -> dict[str, Any]:
     return {"name": "training-data", "csi": {
         "driver": GCSFUSE_DRIVER,
-        "volumeAttributes": {"bucketName": bucket, "mountOptions": "implicit-dirs"},
+        # Files owned by Ray's user, so the non-root Ray processes can write checkpoints.
+        "volumeAttributes": {"bucketName": bucket, "mountOptions": f"implicit-dirs,uid={RAY_UID},gid={RAY_GID}"},
     }}
 
 
@@ -131,6 +145,7 @@ def head_template(spec: RayClusterSpec) -> dict[str, Any]:
         ],
         "env": [{"name": k, "value": v} for k, v in spec.head_env.items()],
         "resources": _resources(spec.head, spec.head.memory_gb),
+        "securityContext": container_security(),
         "volumeMounts": [{"name": "ray-tmp", "mountPath": RAY_TMP},
                          {"name": "training-data", "mountPath": DATA_MOUNT}],
     }
@@ -138,6 +153,7 @@ def head_template(spec: RayClusterSpec) -> dict[str, Any]:
         "metadata": _pod_metadata(),
         "spec": {
             "serviceAccountName": spec.service_account,
+            "securityContext": pod_security(),
             "nodeSelector": dict(spec.head_node_selector),
             "containers": [container, *spec.head_sidecars],
             "volumes": [{"name": "ray-tmp", "emptyDir": {}}, _data_volume(spec.bucket), *spec.head_volumes],
@@ -158,6 +174,8 @@ def _gpu_pod(spec: RayClusterSpec, group: WorkerGroup, container: dict[str, Any]
         "metadata": _pod_metadata(annotations),
         "spec": {
             "serviceAccountName": spec.service_account,
+            "automountServiceAccountToken": False,  # see worker_group
+            "securityContext": pod_security(),
             "nodeSelector": {COMPUTE_CLASS_KEY: spec.compute_class},
             "tolerations": [
                 {"key": COMPUTE_CLASS_KEY, "operator": "Equal", "value": spec.compute_class, "effect": "NoSchedule"},
@@ -174,18 +192,22 @@ def _gpu_pod(spec: RayClusterSpec, group: WorkerGroup, container: dict[str, Any]
 
 
 def worker_group(spec: RayClusterSpec, group: WorkerGroup) -> dict[str, Any]:
+    """A worker group. Workers never call the Kubernetes API (only the head's autoscaler does), so they get no
+    API token; Workload Identity answers from the metadata server and GCS FUSE asks the CSI driver for its own."""
     container = {
         "name": "ray-worker",
         "image": spec.image,
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
         "resources": _resources(group.node, group.node.memory_gb),
+        "securityContext": container_security(),
         "volumeMounts": [{"name": "training-data", "mountPath": DATA_MOUNT}],
     }
     if group.gpu:
         template = _gpu_pod(spec, group, container)
     else:
         template = {"metadata": _pod_metadata(), "spec": {
-            "serviceAccountName": spec.service_account, "nodeSelector": dict(spec.head_node_selector),
+            "serviceAccountName": spec.service_account, "automountServiceAccountToken": False,
+            "securityContext": pod_security(), "nodeSelector": dict(spec.head_node_selector),
             "containers": [container], "volumes": [_data_volume(spec.bucket)]}}
     return {
         "groupName": group.name,

@@ -14,11 +14,13 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.gke.ray_cluster import container_security
 from components.monitoring_config import RAY_DASHBOARDS_DIR, grafana_dashboards, grafana_datasources
 from components.ray_node import METRICS_PORT
 
 API_VERSION = "monitoring.googleapis.com/v1"
 GRAFANA_PORT = 3000
+GRAFANA_UID = 472  # the grafana/grafana-oss image's user
 PROMETHEUS_PORT = 9090
 GRAFANA_PASSWORD_KEY = "admin-password"
 METRICS_VIEWER = "roles/monitoring.viewer"  # what the query frontend needs to read Managed Prometheus
@@ -75,6 +77,8 @@ def grafana_sidecar(image: str, config_map: str, password_secret: str) -> dict[s
             "name": "GF_SECURITY_ADMIN_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": password_secret, "key": GRAFANA_PASSWORD_KEY}}}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        # Grafana's image runs as uid 472 and writes /var/lib/grafana (so no read-only root file system).
+        "securityContext": container_security(runAsUser=GRAFANA_UID),
         "volumeMounts": [
             {"name": "ray-tmp", "mountPath": "/tmp/ray", "readOnly": True},
             {"name": "grafana-provisioning", "mountPath": "/etc/grafana/provisioning/datasources/ray.yaml",
@@ -94,6 +98,8 @@ def prometheus_frontend_sidecar(image: str, project: str) -> dict[str, Any]:
         "args": [f"--web.listen-address=:{PROMETHEUS_PORT}", f"--query.project-id={project}"],
         "ports": [{"name": "prometheus", "containerPort": PROMETHEUS_PORT}],
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        # As prometheus-engine's examples/frontend.yaml runs it: the pod's non-root user, a read-only root.
+        "securityContext": container_security(readOnlyRootFilesystem=True),
     }
 
 

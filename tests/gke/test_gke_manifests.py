@@ -94,6 +94,10 @@ def test_nccl_installer_is_a_valid_daemonset_on_h200_nodes():
     # Google's pause image by digest (no NAT, no allow-list entry), not registry.k8s.io by tag.
     assert pod["containers"][0]["image"] == ("gke.gcr.io/pause:3.8@sha256:"
                                              "880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830")
+    # Only the init container is privileged; the pause container holds nothing, the pod no API token.
+    assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert term["matchExpressions"][0] == {"key": "cloud.google.com/gke-accelerator", "operator": "In",
                                            "values": ["nvidia-h200-141gb"]}

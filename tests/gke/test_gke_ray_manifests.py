@@ -237,3 +237,35 @@ def test_kuberay_is_pinned_to_the_schemas_version_and_the_addon_keeps_its_own_me
     assert kuberay.ray_addon_config()["ray_cluster_monitoring_config"] == {"enabled": False}
     with pytest.raises(ValueError, match="install: 'both'"):
         kuberay.KubeRayOperatorArgs(install="both", provider=None, cluster=None)
+
+
+def test_every_ray_pod_runs_unprivileged_and_the_crd_schema_accepts_it(ray_cluster_schema):
+    manifest = rc.ray_cluster(spec())
+    jsonschema.validate(manifest, ray_cluster_schema)  # securityContext fields as KubeRay 1.7.0's CRD types them
+    pods = [manifest["spec"]["headGroupSpec"]["template"]["spec"]] + [
+        g["template"]["spec"] for g in manifest["spec"]["workerGroupSpecs"]]
+    for pod in pods:
+        assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100,
+                                          "seccompProfile": {"type": "RuntimeDefault"}}
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False and context["capabilities"] == {"drop": ["ALL"]}
+            assert "privileged" not in context
+    workers = pods[1:]
+    assert all(p["automountServiceAccountToken"] is False for p in workers)  # only the head's autoscaler needs it
+    assert "automountServiceAccountToken" not in pods[0]
+    # The non-root Ray user owns the bucket's files, so checkpoints can be written.
+    csi = next(v["csi"] for v in pods[1]["volumes"] if "csi" in v)
+    assert "uid=1000" in csi["volumeAttributes"]["mountOptions"].split(",")
+
+
+def test_the_crd_schema_rejects_a_misspelt_security_field(ray_cluster_schema):
+    bad = rc.ray_cluster(spec())
+    context = bad["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["securityContext"]
+    context["allowPrivilegeEscalaton"] = False
+    with pytest.raises(jsonschema.ValidationError, match="allowPrivilegeEscalaton"):
+        jsonschema.validate(bad, ray_cluster_schema)
+    bad = rc.ray_cluster(spec())
+    bad["spec"]["headGroupSpec"]["template"]["spec"]["securityContext"]["seccompProfile"]["type"] = 7
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, ray_cluster_schema)
