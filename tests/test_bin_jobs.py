@@ -67,12 +67,13 @@ def test_bin_venv_rebuilds_only_when_requirements_change(tmp_path: Path) -> None
     assert stale.stderr == "error: python3 (3.11 or newer) is not installed\n"
 
 
-def deploy_hints(project: Path, env: dict[str, str]) -> list[str]:
-    """The lines bin/deploy prints after `pulumi up`, run as bin/deploy runs them (set -u, in the project)."""
+def deploy_hints(project: Path, env: dict[str, str], pulumi: str = "pulumi") -> list[str]:
+    """The lines bin/deploy prints after `pulumi up`, run as bin/deploy runs them (set -u, in the project, with
+    `$pulumi` the CLI it used: the one on PATH or the one it installed in .tools/pulumi)."""
     script = (ROOT / "bin" / "deploy").read_text()
     hints = script[script.index('"$pulumi" up --stack "$stack" "$@"\n') :].split("\n", 1)[1]
     result = subprocess.run(["bash", "-c", "set -euo pipefail\n" + hints], cwd=project, capture_output=True,
-                            text=True, env={**env, "stack": "dev"}, timeout=30)  # fmt: skip
+                            text=True, env={**env, "stack": "dev", "pulumi": pulumi}, timeout=30)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return [line for line in result.stdout.splitlines() if line]
 
@@ -104,5 +105,11 @@ def test_deploy_hints_work_pasted_into_a_new_shell(tmp_path: Path) -> None:
     assert pasted(with_file[0]) == (f"pulumi stack output --stack dev in {project} backend=file://{state} "
                                     f"passphrase={state}/passphrase")  # fmt: skip
     assert pasted(with_passphrase[0]).endswith(f"backend=file://{state} passphrase=unset")
+    installed = project / ".tools" / "pulumi" / "bin" / "pulumi"  # where bin/deploy installs the CLI
+    installed.parent.mkdir(parents=True)
+    installed.write_text((tools / "pulumi").read_text().replace('echo "pulumi', 'echo ".tools pulumi'))
+    installed.chmod(0o755)
+    with_installed = deploy_hints(project, {**backend, "PULUMI_CONFIG_PASSPHRASE": "typed"}, ".tools/pulumi/bin/pulumi")
+    assert pasted(with_installed[0]).startswith(f".tools pulumi stack output --stack dev in {project} ")
     assert pasted(with_file[1]) == (f"bin/jobs submit --stack dev --working-dir jobs/examples -- python hello_world.py "
                                     f"in {project} backend= passphrase=unset")  # fmt: skip
