@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_random as random
 import pulumi_tls as tls
 
+from components.gcpvm import ray_token
 from components.gcpvm.autoscaler_config import ClusterSpec, NodeTypeSpec
 from components.gcpvm.cleanup import Target, WorkerCleanup
 from components.gcpvm.head import HeadNode, HeadNodeArgs
@@ -18,12 +20,14 @@ from components.gcpvm.identity import ClusterIdentity, ClusterIdentityArgs, emai
 from components.gcpvm.machines import object_store_shm_bytes
 from components.gcpvm.network import ClusterNetwork, ClusterNetworkArgs
 from components.gcpvm.ray_tags import head_vm_name
+from components.gcpvm.ray_token import RayTokenSecret, RayTokenSecretArgs
 from components.gcpvm.registry import RegistryAccess, RegistryAccessArgs
 from components.gcpvm.startup import HeadStartup
 from components.gcpvm.storage import ResultsBucket, ResultsBucketArgs
 from components.ray_node import HeadPorts, RayNode, capacity_entry
 from components.versions import RAY_VERSION
 from stacks.config.gcpvm import CPU_VM_IMAGE, GPU_VM_IMAGE, GcpVmConfig, Head, WorkerType
+from stacks.secrets import ray_auth_token
 
 APIS = ("compute.googleapis.com", "iam.googleapis.com", "iap.googleapis.com", "secretmanager.googleapis.com",
         "storage.googleapis.com")
@@ -73,8 +77,9 @@ def registry_args(cfg: GcpVmConfig, members: list) -> RegistryAccessArgs:
         members=members)
 
 
-def cluster_spec(cfg: GcpVmConfig, login_commands: list[str]) -> ClusterSpec:
-    """The autoscaler's view of the cluster, from the config alone (plain values, no Outputs)."""
+def cluster_spec(cfg: GcpVmConfig, login_commands: list[str], token_secret: str | None = None) -> ClusterSpec:
+    """The autoscaler's view of the cluster, from the config alone (plain values, no Outputs). `token_secret`:
+    the Secret Manager secret each worker reads Ray's token from at boot (None: Ray without auth)."""
     def node_type(w: WorkerType) -> NodeTypeSpec:
         gpu_type, gpus = w.gpus()
         attached = w.accelerator_type if w.accelerator_type and not w.machine_type.startswith(("g2-", "a2-", "a3-")) \
@@ -94,8 +99,12 @@ def cluster_spec(cfg: GcpVmConfig, login_commands: list[str]) -> ClusterSpec:
         worker_service_account=email(f"{cfg.cluster_name}-workers", cfg.project), ssh_user=cfg.ssh_user,
         image=cfg.image.ref, head=head, workers=[node_type(w) for w in cfg.worker_types],
         max_workers=cfg.total_max_workers, idle_timeout_minutes=cfg.idle_timeout_minutes,
-        upscaling_speed=cfg.upscaling_speed, gcs_port=PORTS.gcs, initialization_commands=login_commands,
-        env={"RAY_PLATFORM_STORAGE_URI": f"gs://{cfg.bucket_name}"},
+        upscaling_speed=cfg.upscaling_speed, gcs_port=PORTS.gcs,
+        initialization_commands=[*login_commands,
+                                 *(ray_token.fetch_commands(token_secret, cfg.project) if token_secret else [])],
+        env={"RAY_PLATFORM_STORAGE_URI": f"gs://{cfg.bucket_name}",
+             **(ray_token.container_env() if token_secret else {"RAY_AUTH_MODE": "disabled"})},
+        mounts=[ray_token.docker_mount()] if token_secret else [],
     )
 
 
@@ -143,17 +152,24 @@ def build(cfg: GcpVmConfig) -> dict:
     results = ResultsBucket("results", ResultsBucketArgs(project=cfg.project, name=cfg.bucket_name,
                                                          location=cfg.region.upper(), writers=members), opts=base)
 
-    spec = cluster_spec(cfg, registry.login_commands)
+    # Ray's token: in Secret Manager, read at boot by the head and by every worker the autoscaler launches.
+    token = ray_auth_token(cfg, pulumi.ResourceOptions(provider=random.Provider("random")))
+    token_secret = None
+    if token is not None:
+        token_secret = RayTokenSecret("ray-auth-token", RayTokenSecretArgs(
+            project=cfg.project, secret_id=f"{prefix}-ray-auth-token", token=token, readers=members), opts=base)
+    spec = cluster_spec(cfg, registry.login_commands, token_secret=f"{prefix}-ray-auth-token" if token else None)
     startup = HeadStartup(
         cluster_yaml="", image=cfg.image.ref, node=spec.head.node, project=cfg.project,
         ssh_key_secret=f"{prefix}-autoscaler-ssh-key",
         shm_bytes=object_store_shm_bytes(cfg.head.machine_memory_gb()), ports=PORTS, registry_login=registry.login_commands,
-        env=spec.env)
+        env=spec.env,
+        ray_token_secret=f"{prefix}-ray-auth-token" if token else None)
     head = HeadNode("head", HeadNodeArgs(
         spec=spec, startup=startup, service_account_email=email(f"{prefix}-autoscaler", cfg.project),
         network_tags=[network_tag(cfg), head_tag]),
         opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(
-            depends_on=[network, identity, registry, results])))
+            depends_on=[network, identity, registry, results, *(token_secret.ready if token_secret else [])])))
     # Depends on the head and the network, so `pulumi destroy` deletes it (and the workers) before them.
     WorkerCleanup("worker-cleanup", Target(cfg.project, cfg.zone, cfg.cluster_name, head.name),
                   opts=pulumi.ResourceOptions(depends_on=[head, network, identity]))
@@ -170,7 +186,7 @@ def build(cfg: GcpVmConfig) -> dict:
         "jupyter_url": None,
         "storage": {"uri": results.uri, "endpoint": None},
         "access": access(cfg),
-        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
+        "ray_auth_token": token,
         "head": {"name": head.name, "zone": cfg.zone, "internal_ip": head.internal_ip,
                  "cluster_dashboard_url": head.internal_ip.apply(lambda ip: f"http://{ip}:{PORTS.dashboard}")},
         "service_accounts": {"autoscaler": identity.autoscaler_email, "workers": identity.worker_email},

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from components.ray_auth import headers, node_env
+from components.ray_auth import headers, node_env, node_env_from_file
 from components.ray_node import HeadPorts, RayNode, head_start_args, worker_start_args
 from jobs import EXIT_AUTH
 from stacks.config import load
@@ -54,13 +54,13 @@ def test_head_and_worker_from_the_container_commands_form_one_cluster_that_only_
     cfg = load({"ray-platform:workers": '[{"name": "w", "cpus": 2, "memory_gb": 1, "resources": {"tuner": 2}}]'})
     assert cfg.ray_auth == "token"  # the default
     token = secrets.token_hex(32)
-    gcs, dashboard, client, head_metrics, worker_metrics, *agents = free_ports(14)
+    gcs, dashboard, client, head_metrics, worker_metrics, *agents = free_ports(18)
     head_args = head_start_args(RayNode(cpus=1, memory_gb=1), HeadPorts(gcs, dashboard, client, head_metrics),
                                 node_ip="127.0.0.1")
     worker_args = worker_start_args(_worker_node(cfg.workers[0]), f"127.0.0.1:{gcs}", metrics_port=worker_metrics,
                                     node_ip="127.0.0.1")
     assert head_args[-1] == worker_args[-1] == "--block"  # as the containers run them
-    base = worker_port_base(150)
+    base = worker_port_base(200)
     ray_nodes.start(head_args + sharing_one_machine(agents[0:3], (base, base + 49))
                     + [f"--temp-dir={ray_nodes.temp_dir()}"], env=node_env(token))
     address = f"http://127.0.0.1:{dashboard}"
@@ -69,6 +69,15 @@ def test_head_and_worker_from_the_container_commands_form_one_cluster_that_only_
 
     nodes = ray_nodes.wait_alive(address, 2, headers=headers(token))
     by_role = {n.is_head_node: n.resources_total for n in nodes}
+    # gcpvm's way: the token in a file only the container user reads, named by RAY_AUTH_TOKEN_PATH.
+    token_file = tmp_path / "ray_auth_token"
+    token_file.write_text(token)
+    token_file.chmod(0o400)
+    from_file = worker_start_args(_worker_node(cfg.workers[0]), f"127.0.0.1:{gcs}", metrics_port=agents[12],
+                                  node_ip="127.0.0.1")
+    ray_nodes.start(from_file + sharing_one_machine(agents[9:12], (base + 150, base + 199)),
+                    env=node_env_from_file(str(token_file)))
+    assert len(ray_nodes.wait_alive(address, 3, headers=headers(token))) == 3
     assert by_role[True]["CPU"] == 1
     assert by_role[False]["CPU"] == 2 and by_role[False]["tuner"] == 2
     assert by_role[False]["memory"] == 1024**3
@@ -104,4 +113,4 @@ def test_head_and_worker_from_the_container_commands_form_one_cluster_that_only_
                                env=node_env(secrets.token_hex(32)))
     assert intruder.wait(timeout=180) != 0
     assert "InvalidAuthToken" in ray_nodes.processes[-1][1].read_text()
-    assert len(ray_nodes.wait_alive(address, 2, headers=headers(token))) == 2
+    assert len(ray_nodes.wait_alive(address, 3, headers=headers(token))) == 3

@@ -72,6 +72,7 @@ class ClusterSpec:
     gcs_port: int = 6379
     initialization_commands: list[str] = field(default_factory=list)  # on each worker VM, before Docker runs
     env: dict[str, str] = field(default_factory=dict)  # in every Ray container
+    mounts: list[str] = field(default_factory=list)  # `host:container:ro` volumes of every Ray container
 
     def __post_init__(self) -> None:
         names = [w.name for w in self.workers]
@@ -146,6 +147,7 @@ def cluster_config(spec: ClusterSpec, ssh_public_key: str) -> dict[str, Any]:
     nothing (such as the defaults' `pip install` of a nightly wheel) runs that we did not write."""
     run_options = [f"--ulimit nofile={OPEN_FILES}:{OPEN_FILES}"]
     run_options += [f"--env={k}={v}" for k, v in sorted(spec.env.items())]
+    run_options += [f"--volume={m}" for m in spec.mounts]
     return {
         "cluster_name": spec.cluster_name,
         "max_workers": spec.max_workers,

@@ -9,14 +9,14 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from components.gcpvm import ray_token
 from components.gcpvm.autoscaler_config import CONFIG_PATH, KEY_PATH, OPEN_FILES
+from components.gcpvm.ray_token import CONTAINER_UID, RETRY_SECONDS
 from components.ray_node import HeadPorts, RayNode, head_start_args
 
 HEAD_CONTAINER = "ray-head"
-CONTAINER_UID = 1000  # the `ray` user of Ray's images (and of images/ray-gcpvm)
 # The Ray GCP node provider needs the Google API client inside the head's container; Ray's images lack it.
 GOOGLE_API_CLIENT = "google-api-python-client==2.202.0"
-RETRY_SECONDS = 10
 HEREDOC_END = "RAY_PLATFORM_CLUSTER_CONFIG_END"
 
 
@@ -31,6 +31,7 @@ class HeadStartup:
     ports: HeadPorts = HeadPorts()
     registry_login: list[str] = field(default_factory=list)  # host commands that let Docker pull `image`
     env: dict[str, str] = field(default_factory=dict)
+    ray_token_secret: str | None = None  # Secret Manager secret id holding Ray's token; None: Ray without auth
 
     def __post_init__(self) -> None:
         if HEREDOC_END in self.cluster_yaml:
@@ -51,7 +52,11 @@ def docker_run(startup: HeadStartup) -> list[str]:
         f"--ulimit=nofile={OPEN_FILES}:{OPEN_FILES}", f"--shm-size={startup.shm_bytes}b",
         "--volume", f"{CONFIG_PATH}:{CONFIG_PATH}:ro", "--volume", f"{KEY_PATH}:{KEY_PATH}:ro",
     ]
-    for key, value in sorted(startup.env.items()):
+    auth = {"RAY_AUTH_MODE": "disabled"}  # said explicitly: unset, Ray turns auth on wherever a token file exists
+    if startup.ray_token_secret:
+        command += ["--volume", ray_token.docker_mount()]
+        auth = ray_token.container_env()
+    for key, value in sorted({**startup.env, **auth}.items()):
         command += ["--env", f"{key}={value}"]
     return [*command, startup.image, "bash", "-c", ray_command(startup)]
 
@@ -72,6 +77,8 @@ def startup_script(startup: HeadStartup) -> str:
         f"--project={q(startup.project)} > {q(KEY_PATH)}.new; do sleep {RETRY_SECONDS}; done",
         f"mv {q(KEY_PATH)}.new {q(KEY_PATH)} && chown {CONTAINER_UID} {q(KEY_PATH)} && chmod 0400 {q(KEY_PATH)}",
         "umask 022",
+        *(["# Ray's token, the same way: a file only the container user reads, mounted into the container.",
+            *ray_token.fetch_commands(startup.ray_token_secret, startup.project)] if startup.ray_token_secret else []),
         *startup.registry_login,
         f"until docker pull {q(startup.image)}; do sleep {RETRY_SECONDS}; done",
         f"docker rm --force {HEAD_CONTAINER} >/dev/null 2>&1 || true",

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from components.gcpvm import machines
 from components.versions import RAY_VERSION
-from stacks.config import ImageReference, Strict, dns_label, duplicates
+from stacks.config import ImageReference, RayAuth, Strict, dns_label, duplicates
 
 IAP_RANGE = "35.235.240.0/20"  # Google's IAP TCP forwarding range: SSH and tunnels arrive from here only
 # Ray's memory resource is this share of the machine; the rest is the object store (Ray's default 30%).
@@ -172,7 +172,7 @@ class Image(Strict):
         return PUBLIC_GPU_IMAGE if self.ref == PUBLIC_CPU_IMAGE else self.ref
 
 
-class GcpVmConfig(Strict):
+class GcpVmConfig(RayAuth):
     environment: Literal["gcpvm"] = "gcpvm"
     project: str
     region: str = "us-west1"

@@ -39,7 +39,8 @@ def rendered(changes: dict) -> tuple[dict, object]:
     if cfg.image.source == "private":
         mode = "artifact-registry" if cfg.image.artifact_registry else "password"
         logins = login_commands(mode, cfg.project, cfg.image.registry_host, cfg.image.registry_username, "pw-secret")
-    return cluster_config(cluster_spec(cfg, logins), PUBLIC_KEY), cfg
+    # With Ray's token (every stack's default): its fetch, variables and mount are in what Ray validates.
+    return cluster_config(cluster_spec(cfg, logins, token_secret="tok-secret"), PUBLIC_KEY), cfg
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
@@ -111,7 +112,8 @@ def test_gpu_and_spot_workers():
 def test_private_artifact_registry_logs_docker_in_on_each_worker():
     config, _ = rendered(EXAMPLES["private-artifact-registry"])
     assert config["docker"]["image"] == AR_IMAGE
-    assert config["initialization_commands"] == ["gcloud auth configure-docker us-west1-docker.pkg.dev --quiet"]
+    assert config["initialization_commands"][0] == "gcloud auth configure-docker us-west1-docker.pkg.dev --quiet"
+    assert "--secret=tok-secret" in config["initialization_commands"][2]  # then Ray's token (components/gcpvm/ray_token)
 
 
 def test_worker_start_keeps_the_head_address_for_the_autoscaler_to_fill_in():
@@ -125,7 +127,7 @@ def test_yaml_is_the_same_document():
     import yaml
 
     config, cfg = rendered({})
-    assert yaml.safe_load(cluster_yaml(cluster_spec(cfg, []), PUBLIC_KEY)) == config
+    assert yaml.safe_load(cluster_yaml(cluster_spec(cfg, [], token_secret="tok-secret"), PUBLIC_KEY)) == config
 
 
 def test_spec_rejects_duplicate_node_types_and_min_above_max():

@@ -6,11 +6,13 @@ import base64
 import re
 
 import pytest
+import yaml
 from gcpvm_testing import gcpvm_config
 
 from components.gcpvm.autoscaler_config import CONFIG_PATH
 from components.gcpvm.cleanup import WorkerCleanupProvider
 from components.gcpvm.identity import FORBIDDEN_ROLES
+from components.gcpvm.ray_token import TOKEN_PATH
 from stacks.contract import OUTPUT_KEYS
 from stacks.offline import SECRET, run_stack
 from stacks.preview import sdk_problems
@@ -144,7 +146,7 @@ def test_cleanup_exists_depends_on_head_and_network_and_targets_this_cluster(gcp
 def test_every_resource_uses_an_explicit_provider(gcpvm):
     for resource in gcpvm.resources:
         if resource.custom and not resource.type.startswith(("pulumi:providers:", "pulumi-python:dynamic")):
-            assert resource.provider in {"gcp", "tls"}, resource.ref
+            assert resource.provider in {"gcp", "tls", "random"}, resource.ref
 
 
 def test_results_bucket_survives_destroy_and_is_private(gcpvm):
@@ -164,6 +166,41 @@ def test_private_registry_password_is_a_secret_read_on_the_vm():
     assert "--secret=autotuner-registry-password" in script and "docker login registry.example.com" in script
     accessors = rec.by_type("gcp:secretmanager/secretIamMember:SecretIamMember")
     assert len([a for a in accessors if a.name.startswith("registry-accessor")]) == 2
+
+
+def test_rays_token_reaches_the_head_and_every_worker_only_through_secret_manager(gcpvm):
+    token = gcpvm.outputs["ray_auth_token"]
+    assert len(token) == 64 and "ray_auth_token" in gcpvm.secret_outputs
+    version = gcpvm.get("gcp:secretmanager/secretVersion:SecretVersion", "ray-auth-token")
+    assert version.inputs["secretData"] == SECRET and version.revealed["secretData"] == token
+    readers = {r.inputs["member"] for r in gcpvm.by_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+               if r.name.startswith("ray-auth-token-reader")}
+    assert readers == {"serviceAccount:autotuner-autoscaler@my-ray-project.iam.gserviceaccount.com",
+                       "serviceAccount:autotuner-workers@my-ray-project.iam.gserviceaccount.com"}
+    for resource in gcpvm.resources:  # not in metadata, the startup script, the autoscaler config, anywhere else
+        assert resource is version or token not in str(resource.revealed), resource.ref
+    assert "gcp:secretmanager/secretVersion:SecretVersion::ray-auth-token" in gcpvm.get(
+        "ray-platform:gcpvm:HeadNode", "head").dependencies  # the head boots once the token can be read
+    head = gcpvm.get(INSTANCE, "head-vm")
+    script = head.inputs["metadataStartupScript"]
+    fetch = "gcloud secrets versions access latest --secret=autotuner-ray-auth-token --project=my-ray-project"
+    assert fetch in script and f"--volume {TOKEN_PATH}:{TOKEN_PATH}:ro" in script
+    assert f"--env RAY_AUTH_MODE=token --env RAY_AUTH_TOKEN_PATH={TOKEN_PATH}" in script
+    # Every worker the autoscaler launches: the same fetch on the VM before Docker, the same mount and variables.
+    config = yaml.safe_load(script.split(f"cat > {CONFIG_PATH} <<'RAY_PLATFORM_CLUSTER_CONFIG_END'\n")[1]
+                            .split("\nRAY_PLATFORM_CLUSTER_CONFIG_END")[0])
+    assert any(fetch in command for command in config["initialization_commands"])
+    assert {"--env=RAY_AUTH_MODE=token", f"--env=RAY_AUTH_TOKEN_PATH={TOKEN_PATH}",
+            f"--volume={TOKEN_PATH}:{TOKEN_PATH}:ro"} <= set(config["docker"]["run_options"])
+
+
+def test_ray_auth_disabled_is_said_to_the_head_and_every_worker():
+    rec = run_stack("gcpvm", gcpvm_config(ray_auth="disabled"))
+    assert rec.outputs["ray_auth_token"] is None
+    script = rec.get(INSTANCE, "head-vm").inputs["metadataStartupScript"]
+    assert "--env RAY_AUTH_MODE=disabled" in script and "ray-auth-token" not in script
+    assert "--env=RAY_AUTH_MODE=disabled" in script  # the workers' run_options in the autoscaler config
+    assert not [r for r in rec.resources if "ray-auth-token" in r.name]
 
 
 def test_artifact_registry_grants_read_on_the_repository_only():
