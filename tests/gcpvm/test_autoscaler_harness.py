@@ -10,6 +10,7 @@ from gcpvm_testing import gcpvm_config
 from ray.autoscaler._private.gcp import config as gcp_config
 
 from components.gcpvm.cleanup import Target, terminate_workers
+from components.gcpvm.ray_token import TOKEN_PATH
 from stacks.config.gcpvm import GPU_VM_IMAGE
 from stacks.offline import run_stack
 
@@ -183,6 +184,22 @@ def test_private_registry_login_runs_on_each_worker_before_the_pull(stack, image
         logged_in, pull = index(commands, login), index(commands, f"docker pull {image['ref']}")
         assert logged_in < pull < index(commands, "docker run"), commands
     assert "a-password-123" not in str(cluster.runner.commands) + cluster.yaml_text
+
+
+def test_every_worker_type_writes_rays_token_before_its_container_starts(stack):
+    cluster = stack(worker_types=[CPU, T4])
+    cluster.demand([{"CPU": 1}] * 5)
+    cluster.rounds(2)
+    cluster.demand([{"GPU": 1}])
+    cluster.rounds(2)
+    workers = cluster.workers().values()
+    assert {w["labels"]["ray-user-node-type"] for w in workers} == {"cpu", "t4"}
+    for worker in workers:
+        commands = cluster.runner.on(worker["networkInterfaces"][0]["networkIP"])
+        written = index(commands, f"mv {TOKEN_PATH}.new {TOKEN_PATH}")
+        run = index(commands, "docker run")
+        assert written < run and f"-v {TOKEN_PATH}:{TOKEN_PATH}:ro" in commands[run].replace("--volume=", "-v ")
+        assert f"RAY_AUTH_TOKEN_PATH={TOKEN_PATH}" in commands[run] and "RAY_AUTH_MODE=token" in commands[run]
 
 
 def test_rays_gcp_bootstrap_is_what_ray_up_would_do_and_the_head_never_runs_it(cluster, monkeypatch):
