@@ -188,6 +188,36 @@ def spcs_services(s: Subject, config: dict) -> list[str]:
     return out
 
 
+RAY_WITHOUT_AUTH = ("Ray runs without token authentication ({detail}): whoever reaches its dashboard runs code as "
+                    "the cluster (CVE-2023-48022); set ray_auth: token (the default)")
+
+
+def _auth_modes(text: str) -> list[str]:
+    return re.findall(r"RAY_AUTH_MODE[=:]\s*['\"]?(\w+)", text)
+
+
+def ray_runs_with_token_auth(s: Subject, config: dict) -> list[str]:
+    """Every Ray process runs with RAY_AUTH_MODE=token, said explicitly (unset, Ray decides by itself)."""
+    if s.type == "docker:index/container:Container" and "ray-platform.node" in _labels(s.props):
+        envs = s.props.get("envs")
+        if envs == SECRET_MASK:  # the offline preview hides a list holding a secret; CrossGuard sees it whole
+            return []
+        modes = [e.split("=", 1)[1] for e in envs or [] if str(e).startswith("RAY_AUTH_MODE=")]
+        if modes != ["token"]:
+            return [RAY_WITHOUT_AUTH.format(detail=f"container environment RAY_AUTH_MODE={modes[0] if modes else 'unset'}")]
+    elif s.type == "kubernetes:ray.io/v1:RayCluster":
+        mode = ((s.props.get("spec") or {}).get("authOptions") or {}).get("mode", "unset")
+        if mode != "token":
+            return [RAY_WITHOUT_AUTH.format(detail=f"RayCluster authOptions.mode {mode}")]
+    elif s.type == "gcp:compute/instance:Instance":
+        script = str(s.props.get("metadataStartupScript") or "")
+        if "ray start" in script:  # the head, and the autoscaler config for every worker inside its script
+            modes = _auth_modes(script)
+            if not modes or set(modes) != {"token"}:
+                return [RAY_WITHOUT_AUTH.format(detail=f"startup script RAY_AUTH_MODE {sorted(set(modes)) or 'unset'}")]
+    return []
+
+
 def spcs_grants_not_to_admin(s: Subject, config: dict) -> list[str]:
     if s.type == "snowflake:index/grantOwnership:GrantOwnership":
         role = str(s.props.get("accountRoleName", "")).strip('"').upper()
@@ -276,6 +306,8 @@ RULES = [
     Rule("spcs-services", "SPCS public endpoints are HTTP only; services are not owned by admin roles",
          spcs_services),
     Rule("spcs-no-admin-ownership", "SPCS objects are not granted to admin roles", spcs_grants_not_to_admin),
+    Rule("ray-token-auth", "Every Ray process runs with Ray's token authentication (RAY_AUTH_MODE=token)",
+         ray_runs_with_token_auth),
     # CrossGuard hands policies secret values already unwrapped (pulumi_policy/deserialize.py), so inside
     # `pulumi preview` a secret cannot be told from plain text; the offline preview can, and tests run it there.
     Rule("secrets-are-secret", "Password-, token- and key-named inputs are secrets", secrets_are_secret,

@@ -202,3 +202,12 @@ def test_a_json_diff_base_that_is_not_a_preview_is_named(tmp_path):
     (tmp_path / "x.json").write_text('{"a": 1}')
     assert run_cli("dev", "--diff", str(tmp_path / "x.json")).stderr.startswith(
         f"error: --diff {tmp_path / 'x.json'}: not a preview (no `resources` list)")
+
+
+def test_turning_ray_auth_off_is_a_warning_bin_deploy_shows():
+    # bin/deploy runs `bin/preview STACK --for-deploy` and keeps its stderr: the warning reaches the person deploying.
+    result = run_cli("dev", "--set", "ray_auth=disabled", "--for-deploy")
+    assert result.returncode == 0, result.stderr
+    assert ("warning: ray-platform:ray_auth: 'disabled': Ray runs without token authentication, so whoever reaches "
+            "its dashboard or GCS runs code as the cluster") in result.stderr
+    assert "ray_auth" not in run_cli("dev", "--for-deploy").stderr

@@ -212,7 +212,12 @@ def scalar_kinds(annotation: Any) -> set[Any]:
 
 def warnings(cfg: Strict) -> list[str]:
     """What a valid config probably did not mean (a model may define `warnings()`), as `key: problem` lines."""
-    return [f"{NAMESPACE}:{w}" for w in (cfg.warnings() if hasattr(cfg, "warnings") else [])]
+    found = list(cfg.warnings() if hasattr(cfg, "warnings") else [])
+    if isinstance(cfg, RayAuth) and cfg.ray_auth == "disabled":
+        found.append("ray_auth: 'disabled': Ray runs without token authentication, so whoever reaches its dashboard "
+                     "or GCS runs code as the cluster; the policy pack's ray-token-auth rule fails this stack "
+                     "(allowed: token, the default)")
+    return [f"{NAMESPACE}:{w}" for w in found]
 
 
 def _scalar(model: type[BaseModel], key: str, value: Any) -> Any:

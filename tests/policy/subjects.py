@@ -14,10 +14,12 @@ def stack_names() -> list[str]:
     return sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 
 
-def subjects(recording: Recording) -> list[Subject]:
+def subjects(recording: Recording, revealed: bool = False) -> list[Subject]:
+    """`revealed`: secret values in the clear, as CrossGuard hands them to policies (the offline preview masks them)."""
     providers = {r.name: r.inputs for r in recording.resources if r.type.startswith("pulumi:providers:")}
     return [
-        Subject(type=r.type, name=r.name, props=r.inputs, protect=r.protect, retain_on_delete=r.retain_on_delete,
+        Subject(type=r.type, name=r.name, props=r.revealed if revealed else r.inputs, protect=r.protect,
+                retain_on_delete=r.retain_on_delete,
                 provider=r.provider, provider_props=providers.get(r.provider or "", {}))
         for r in recording.resources
         if r.custom

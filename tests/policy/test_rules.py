@@ -13,6 +13,20 @@ def test_every_stack_passes_every_rule(stack):
     assert evaluate(stack_subjects(stack)) == []
 
 
+@pytest.mark.parametrize("stack", ["dev", "gke", "gcpvm"])
+def test_ray_runs_with_token_auth_in_every_stack_as_crossguard_sees_it_and_turning_it_off_is_caught(stack):
+    from stacks.offline import preview
+    from tests.policy.subjects import subjects
+
+    def auth_violations(recording):
+        return [name for rule, name, _ in evaluate(subjects(recording, revealed=True)) if rule == "ray-token-auth"]
+
+    assert auth_violations(preview(stack)) == []
+    off = {"ray_auth": "disabled"} | ({"kuberay": '{"install": "helm"}'} if stack == "gke" else {})
+    assert auth_violations(preview(stack, off)) == {"dev": ["ray-head", "ray-cpu-0", "ray-cpu-1"],
+                                                    "gke": ["ray-cluster"], "gcpvm": ["head-vm"]}[stack]
+
+
 def test_a_stack_that_exposes_docker_ports_is_caught_unless_it_opts_in():
     from stacks.offline import preview
     from tests.policy.subjects import subjects
@@ -80,6 +94,23 @@ CASES = {
         [Subject("snowflake:index/grantOwnership:GrantOwnership", "own", {"accountRoleName": "SECURITYADMIN"})],
         "ownership granted to SECURITYADMIN",
         [Subject("snowflake:index/grantOwnership:GrantOwnership", "own", {"accountRoleName": "RAY_PROVIDER_ROLE"})]),
+    "ray-token-auth": (
+        [Subject("docker:index/container:Container", "head", {"labels": [{"label": "ray-platform.node", "value": "head"}],
+                                                              "envs": ["RAY_AUTH_MODE=disabled"]}),
+         Subject("docker:index/container:Container", "worker", {"labels": [{"label": "ray-platform.node",
+                                                                           "value": "worker"}], "envs": ["A=1"]}),
+         Subject("kubernetes:ray.io/v1:RayCluster", "ray", {"spec": {"authOptions": {"mode": "disabled"}}}),
+         Subject("kubernetes:ray.io/v1:RayCluster", "ray-old", {"spec": {}}),
+         Subject("gcp:compute/instance:Instance", "head-vm", {"metadataStartupScript": (
+             "docker run --env RAY_AUTH_MODE=token img ray start --head\n- --env=RAY_AUTH_MODE=disabled\n")})],
+        "Ray runs without token authentication",
+        [Subject("docker:index/container:Container", "head", {"labels": [{"label": "ray-platform.node", "value": "head"}],
+                                                              "envs": ["RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN=x"]}),
+         Subject("docker:index/container:Container", "grafana", {"envs": ["A=1"]}),  # no Ray inside
+         Subject("kubernetes:ray.io/v1:RayCluster", "ray", {"spec": {"authOptions": {"mode": "token"}}}),
+         Subject("gcp:compute/instance:Instance", "head-vm", {"metadataStartupScript": (
+             "docker run --env RAY_AUTH_MODE=token img ray start --head\n- --env=RAY_AUTH_MODE=token\n")}),
+         Subject("gcp:compute/instance:Instance", "bastion", {"metadataStartupScript": "apt-get update"})]),
     "secrets-are-secret": (
         [Subject("docker:index/container:Container", "c", {"envs": ["AWS_SECRET_ACCESS_KEY=abc", "A=1"]}),
          Subject("snowflake:index/user:User", "u", {"rsaPublicKey": "x", "password": "plain"})], "looks like a secret",
