@@ -19,11 +19,11 @@ def test_ray_runs_with_token_auth_in_every_stack_as_crossguard_sees_it_and_turni
     from tests.policy.subjects import subjects
 
     def auth_violations(recording):
-        return [name for rule, name, _ in evaluate(subjects(recording, revealed=True)) if rule == "ray-token-auth"]
+        return sorted(name for rule, name, _ in evaluate(subjects(recording, revealed=True)) if rule == "ray-token-auth")
 
     assert auth_violations(preview(stack)) == []
     off = {"ray_auth": "disabled"} | ({"kuberay": '{"install": "helm"}'} if stack == "gke" else {})
-    assert auth_violations(preview(stack, off)) == {"dev": ["ray-head", "ray-cpu-0", "ray-cpu-1"],
+    assert auth_violations(preview(stack, off)) == {"dev": ["ray-cpu-0", "ray-cpu-1", "ray-head"],
                                                     "gke": ["ray-cluster"], "gcpvm": ["head-vm"]}[stack]
 
 
