@@ -99,7 +99,9 @@ def secret_fingerprints(masked: Any, revealed: Any, prefix: str) -> dict[str, st
     if masked == SECRET and revealed != SECRET:
         return {prefix: fingerprint(revealed)}
     if isinstance(masked, dict) and isinstance(revealed, dict):
-        return {k: v for key in masked for k, v in
+        # A dynamic resource's pickled provider embeds the checkout's file paths: its fingerprint would differ per
+        # clone (and it is code, not a secret the user set).
+        return {k: v for key in masked if key != "__provider" for k, v in
                 secret_fingerprints(masked[key], revealed.get(key), f"{prefix}.{key}").items()}
     if isinstance(masked, list) and isinstance(revealed, list):
         return {k: v for i, (a, b) in enumerate(zip(masked, revealed, strict=False))
