@@ -8,10 +8,14 @@ real-looking values. Tests and `python -m stacks.preview` both use this; no CLI,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import logging
+import pickle
+import pickletools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,8 +95,24 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def fingerprint(value: Any) -> str:
     """A short keyed hash of a secret: equal for equal values, so a diff can say "changed" without the value. (Like
     a Helm checksum annotation it could confirm a guess at a weak secret; the JSON stays where the secret is.)"""
-    data = json.dumps(value, sort_keys=True).encode()
+    data = _portable(json.dumps(value, sort_keys=True).encode())
     return hmac.new(b"ray-platform offline preview", data, hashlib.sha256).hexdigest()[:12]
+
+
+def _portable(data: bytes) -> bytes:
+    """A dynamic provider's `__provider` is its pickled code, which names the files it came from: fingerprint its
+    opcodes with the checkout's path as `<project>` (string lengths and frame sizes dropped with it), so the
+    snapshot does not depend on where the repository is."""
+    try:
+        text = json.loads(data)
+        raw = base64.b64decode(text, validate=True) if isinstance(text, str) and len(text) > 64 else b""
+        ops = list(pickletools.genops(raw)) if str(PROJECT_DIR).encode() in raw else []
+    except (ValueError, binascii.Error, pickle.UnpicklingError):
+        return data
+    if not ops:
+        return data
+    return "\n".join(f"{op.name} {arg}".replace(str(PROJECT_DIR), "<project>")
+                     for op, arg, _ in ops if op.name != "FRAME").encode()
 
 
 def secret_fingerprints(masked: Any, revealed: Any, prefix: str) -> dict[str, str]:
