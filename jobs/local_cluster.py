@@ -161,7 +161,8 @@ class LocalCluster:
         """Point this node's session log dir at the head's.
 
         Nodes need temp dirs of their own (in a shared one their runtime-env agents unpack a job's
-        working_dir into the same directory and delete it under each other), but Ray's job agent reads a
+        working_dir into the same directory and delete it under each other, pulling the cwd from under a
+        running driver: tests/jobs/test_working_dir_cause.py), but Ray's job agent reads a
         driver's log at the head's session path whichever node the driver ran on: on one machine that
         only works if every node writes its logs there. Ray names log files so that nodes do not collide.
         """

@@ -30,9 +30,10 @@ EXAMPLES = ROOT / "jobs" / "examples"
 SHAPE = {"head": {"machine_type": "n2-standard-2", "disk_gb": 50},
          "worker_types": [{"name": "cpu", "machine_type": "n2-standard-2", "min_workers": 2, "max_workers": 2,
                            "resources": {"tuner": 1}}]}
-# As in the seed, cases 1 to 3 run files already on the cluster (the image); only the last case syncs a dir.
-TUNE = ["python", str(EXAMPLES / "autotune.py"), "--config", str(EXAMPLES / "autotune.json"), "tune", "--samples", "1"]
-SWEEP = ["python", str(EXAMPLES / "autotune.py"), "--config", str(EXAMPLES / "sweep.json"), "sweep"]
+# Every case ships jobs/examples with --working-dir, as docs/gcpvm.md shows (the first job of a fresh cluster too).
+SHIP = ["--working-dir", str(EXAMPLES)]
+TUNE = ["python", "autotune.py", "--config", "autotune.json", "tune", "--samples", "1"]
+SWEEP = ["python", "autotune.py", "--config", "sweep.json", "sweep"]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_the_local_cluster_has_the_stacks_node_shapes(stack):
 
 def test_case_1_one_tuning_job(stack):
     outputs, info = stack
-    result = jobs(outputs, "submit", "--", *TUNE)
+    result = jobs(outputs, "submit", *SHIP, "--", *TUNE)
     assert result.returncode == 0, result.stderr + result.stdout[-3000:]
     assert "best parameters:" in result.stdout
     assert list(Path(info["storage"]).glob("autotune/*/best.json"))
@@ -94,7 +95,7 @@ def test_case_2_two_jobs_with_two_cpus_each(stack, case, entrypoint):
     ids = [f"case{case.lower()}-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     for job_id in ids:
         submitted = jobs(outputs, "submit", "--no-wait", "--submission-id", job_id, "--entrypoint-num-cpus", "2",
-                         "--", *entrypoint)
+                         *SHIP, "--", *entrypoint)
         assert submitted.returncode == 0, submitted.stderr
     for job_id in ids:
         followed = jobs(outputs, "logs", job_id, "--follow")
@@ -112,7 +113,7 @@ def test_case_3_over_provisioned_fails_at_once(stack):
     largest = max(t["resources"]["CPU"] for t in info["stack"].values())
     assert largest < 4  # the seed's case: no node type offers 4 CPUs
     started = time.monotonic()
-    result = jobs(outputs, "submit", "--entrypoint-num-cpus", "4", "--", *TUNE)
+    result = jobs(outputs, "submit", "--entrypoint-num-cpus", "4", *SHIP, "--", *TUNE)
     assert time.monotonic() - started < 15
     assert result.returncode == EXIT_NEVER_FITS, result.stderr
     assert "entrypoint asks for CPU=4" in result.stderr and "Traceback" not in result.stderr

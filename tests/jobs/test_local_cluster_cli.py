@@ -52,6 +52,7 @@ def test_a_dying_node_is_reported_and_nothing_is_left_behind(tmp_path: Path) -> 
         temp_dirs = {arg.split("=", 1)[1] for pid in tree for arg in command_line(pid) if arg.startswith("--temp-dir=")}
         cluster_dir = {Path(path).parent for path in temp_dirs}
         assert len(cluster_dir) == 1 and all(path.is_dir() for path in cluster_dir)
+        assert len(temp_dirs) == 2  # head and worker each have their own (see test_working_dir_cause.py)
         # The worker's raylet dies as on a lost machine: its `ray start --block` notices and exits.
         (raylet,) = [pid for pid in tree if Path(f"/proc/{pid}/comm").read_text().strip() == "raylet"
                      and "--node_ip_address=127.0.0.2" in command_line(pid)]  # fmt: skip
