@@ -4,7 +4,7 @@ what it asks the Compute API for, with which instance bodies, and what it runs o
 from __future__ import annotations
 
 import pytest
-from autoscaler_harness import Harness
+from autoscaler_harness import INSTANCE, Harness
 from fake_gcp import ComputeRestAdapter, FakeApi, http_error
 from gcpvm_testing import gcpvm_config
 from ray.autoscaler._private.gcp import config as gcp_config
@@ -269,3 +269,13 @@ def test_the_harness_runs_the_google_api_client_the_head_installs():
     from components.gcpvm.startup import GOOGLE_API_CLIENT
 
     assert GOOGLE_API_CLIENT in (ROOT / "requirements-dev.txt").read_text().splitlines()
+
+
+def test_the_head_runs_the_autoscaler_this_harness_runs(gcpvm):
+    """Ray 2.60 starts the v1 monitor (StandardAutoscaler) unless RAY_enable_autoscaler_v2 is set; if a Ray upgrade
+    flips that default, this harness would be testing an autoscaler the head no longer runs."""
+    import ray
+
+    assert not ray._config.enable_autoscaler_v2()
+    script = gcpvm.get(INSTANCE, "head-vm").inputs["metadataStartupScript"]
+    assert "autoscaler_v2" not in script.lower()
