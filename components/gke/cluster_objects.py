@@ -70,7 +70,7 @@ def compute_class(name: str, pools: list[Any], when_unsatisfiable: str) -> dict[
         "metadata": {"name": name},
         "spec": {
             "priorities": [{"nodepools": [pool]} for pool in pools],
-            # Manual pools only: auto-created nodes would lack the RDMA NICs.
+            # Manual pools only: they carry the stack's RDMA networks (docs/gke.md, "manual pools").
             "nodePoolAutoCreation": {"enabled": False},
             # Set explicitly: its default changed between GKE versions.
             "whenUnsatisfiable": when_unsatisfiable,

@@ -1,8 +1,10 @@
 """H200NodePools: manually created a3-ultragpu-8g pools, one per provisioning model (spot, DWS flex-start,
 on-demand), each with the 9 extra NICs for RDMA, labelled and tainted for the compute class that ranks them.
 
-Nodes a compute class creates by itself would not get the extra NICs (an assumption: no source shows
-otherwise), hence manual pools. Every pool autoscales from 0, so an idle cluster holds no GPU.
+Manual pools, as Cluster Toolkit's A3 Ultra blueprint: a compute class could create the nodes itself
+(`acceleratorNetworkProfile: auto`), but then GKE's DRA networking replaces the stack's RoCE subnets and the
+pods' interface annotation (docs/gke.md explains the choice). Every pool autoscales from 0, so an idle cluster
+holds no GPU.
 """
 
 from __future__ import annotations
