@@ -24,14 +24,17 @@ TOP_LEVEL = ("config", "environment", "secretsprovider", "encryptedkey", "encryp
 # Values the shipped Pulumi.*.yaml files use as stand-ins, and what a user puts there instead.
 PLACEHOLDERS = {
     "my-gcp-project-id": "your GCP project id",
-    "my-ray-project": "your GCP project id (and a bucket name of yours)",
+    "my-ray-project": "your GCP project id",
+    "my-ray-project-autotuner-results": "a globally unique bucket name of yours",
     "MYORG": "your Snowflake organization name",
     "MYACCOUNT": "your Snowflake account name",
+    "MYORG.CONSUMER": "the consumer accounts, as ORGANIZATION.ACCOUNT",
     "PROVIDER": "your Snowflake (provider) account name",
     "CONSUMER": "your Snowflake (consumer) account name",
     "GZ1Z2RAYSPCS": "the listing's global name, as the provider shared it",
 }
-_PLACEHOLDER = re.compile(r"\b(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + r")\b")
+# Longest first, so that `my-ray-project-autotuner-results` is named as the bucket it is, not as the project.
+_PLACEHOLDER = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(PLACEHOLDERS, key=len, reverse=True)) + r")\b")
 # Address blocks reserved for documentation, never a real network: RFC 5737 (IPv4) and RFC 3849 (IPv6).
 DOCUMENTATION_NETWORKS = [ipaddress.ip_network(n) for n in
                           ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")]

@@ -211,3 +211,12 @@ def test_turning_ray_auth_off_is_a_warning_bin_deploy_shows():
     assert ("warning: ray-platform:ray_auth: 'disabled': Ray runs without token authentication, so whoever reaches "
             "its dashboard or GCS runs code as the cluster") in result.stderr
     assert "ray_auth" not in run_cli("dev", "--for-deploy").stderr
+
+
+def test_output_cut_short_by_head_is_not_a_traceback():
+    """`./bin/preview dev --graph | head -3`, as a user pages through it (`true` reads nothing: the reader is gone
+    before the preview writes, every time)."""
+    result = subprocess.run(f"'{sys.executable}' -m stacks.preview dev --graph | true; echo ${{PIPESTATUS[0]}}",
+                            shell=True, executable="/bin/bash", cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+    assert result.stdout == "0\n"

@@ -103,3 +103,13 @@ def test_the_preview_warns_about_placeholders_and_for_deploy_refuses(capsys):
     err = capsys.readouterr().err
     assert "ray-platform:project" not in err  # overridden with --set
     assert "ray-platform:authorized_networks[0].cidr: '203.0.113.7/32'" in err
+
+
+@pytest.mark.parametrize("value,hint", [
+    ("my-ray-project-autotuner-results", "a globally unique bucket name of yours"),
+    ("my-ray-project", "your GCP project id"),
+    ("MYORG.CONSUMER", "the consumer accounts, as ORGANIZATION.ACCOUNT"),
+    ("MYORG", "your Snowflake organization name"),
+])
+def test_each_placeholder_says_what_goes_there(value, hint):
+    assert placeholder_hint(value) == hint
