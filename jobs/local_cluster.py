@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from components.ray_auth import headers, node_env
+from jobs import PROJECT_ROOT, client_wrapper
 from jobs.cli import Parser
 from stacks.contract import OUTPUT_KEYS
 
@@ -381,6 +383,15 @@ def check_writable(path: Path) -> str | None:
     return None
 
 
+def first_job_command(outputs: Path) -> str:
+    """The hello-world job against this cluster, as a command that works pasted into any shell."""
+    examples = PROJECT_ROOT / "jobs" / "examples"
+    if Path.cwd().resolve() == PROJECT_ROOT:
+        examples = examples.relative_to(PROJECT_ROOT)
+    return shlex.join([client_wrapper(), "submit", "--outputs", str(outputs.resolve()), "--working-dir", str(examples),
+                       "--", "python", "hello_world.py"])
+
+
 def watch(cluster: LocalCluster, poll_s: float = 1.0) -> int:
     """Block until Ctrl-C (0) or the head dies (1); say so on stderr whenever a node dies."""
     while True:
@@ -425,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             with cluster:
                 args.outputs.write_text(json.dumps(cluster.outputs(args.storage or scratch), indent=2))
                 print(f"cluster up: {cluster.dashboard_url}; outputs in {args.outputs}; Ctrl-C to stop", flush=True)
+                print(f"try, in another shell: {first_job_command(args.outputs)}", flush=True)
                 return watch(cluster)
         except KeyboardInterrupt:
             return 0

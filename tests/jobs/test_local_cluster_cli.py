@@ -65,12 +65,15 @@ def test_a_dying_node_is_reported_and_nothing_is_left_behind(tmp_path: Path) -> 
             line = process.stderr.readline()
         assert line.startswith("error: the worker node (worker) died (exit code")
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
+        stdout, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
     assert process.returncode == 0
+    # Run from the repository root: the next step, pasted as printed, is the hello-world job on this cluster.
+    hint = f"./bin/jobs submit --outputs {outputs} --working-dir jobs/examples -- python hello_world.py"
+    assert f"try, in another shell: {hint}" in stdout.splitlines()
     assert not storage.exists()  # the default storage temp dir is removed
     assert not any(path.exists() for path in cluster_dir)  # and so are the nodes' temp dirs
 
