@@ -52,8 +52,10 @@ def image_path(cfg: SpcsAppConfig, name: str) -> str:
 def app_shape(cfg: SpcsAppConfig) -> AppShape:
     names = image_names(cfg)
     path = {n: image_path(cfg, n) for n in names}
+    custom = tuple(f"/{cfg.database}/{cfg.schema_name}/{cfg.image_repository}/{i}".lower()
+                   for i in cfg.shapes.custom_images)
     images = AppImages(ray=path[ray_image_name(raydp=cfg.raydp, gpu=False)],
-                       ray_cuda=path.get(ray_image_name(raydp=cfg.raydp, gpu=True)),
+                       ray_cuda=path.get(ray_image_name(raydp=cfg.raydp, gpu=True)), custom=custom,
                        prometheus=path.get("spcs-prometheus"), grafana=path.get("spcs-grafana"))
     return AppShape(head_families=[family(f) for f in cfg.shapes.head_families],
                     worker_families=[family(f) for f in cfg.shapes.worker_families], images=images, raydp=cfg.raydp,

@@ -28,7 +28,8 @@ INSTALL_PRIVILEGES = ("CREATE APPLICATION", "IMPORT SHARE")
 def start_request(cfg: SpcsConsumerConfig, warehouse: str) -> dict:
     return {"head": {"instance_family": cfg.head.instance_family},
             "workers": [{"name": w.name, "instance_family": w.instance_family, "min_nodes": w.min_nodes,
-                         "max_nodes": w.max_nodes} for w in cfg.workers],
+                         "max_nodes": w.max_nodes, **({"resources": w.resources} if w.resources else {}),
+                         **({"image": w.image} if w.image else {})} for w in cfg.workers],
             "warehouse": warehouse}
 
 
@@ -38,7 +39,8 @@ def capacity(cfg: SpcsConsumerConfig) -> dict:
     head = HeadSpec(family(cfg.head.instance_family), "-", monitoring=monitoring, jupyter=cfg.jupyter)
     out = {"head": capacity_entry(head_node(head), 1, 1)}
     for w in cfg.workers:
-        out[w.name] = capacity_entry(worker_node(WorkerSpec(family(w.instance_family), "-", "")), w.min_nodes,
+        out[w.name] = capacity_entry(worker_node(WorkerSpec(family(w.instance_family), "-", "",
+                                                            resources=dict(w.resources))), w.min_nodes,
                                      w.max_nodes)
     return out
 

@@ -228,9 +228,11 @@ def _shell_word(arg: str) -> str:
     return arg if shlex.quote(plain) == plain else shlex.quote(arg)
 
 
-def container_command(ray_args: list[str], background: list[str]) -> list[str]:
-    """bash runs the background helpers, then becomes `ray start --block`: the container lives as long as Ray."""
-    return ["/bin/bash", "-c", "\n".join([*background, "exec " + " ".join(map(_shell_word, ray_args))])]
+def container_command(ray_args: list[str], background: list[str], shell_args: tuple[str, ...] = ()) -> list[str]:
+    """bash runs the background helpers, then becomes `ray start --block`: the container lives as long as Ray.
+    `shell_args` go in as written (e.g. `--resources="$VAR"`, expanded by the shell)."""
+    line = " ".join([*map(_shell_word, ray_args), *shell_args])
+    return ["/bin/bash", "-c", "\n".join([*background, "exec " + line])]
 
 
 def log_copies(logs_mount: str | None, node: str, spark: bool = False) -> list[str]:
@@ -394,7 +396,7 @@ def render_raydp_head_spec(spec: HeadSpec) -> str:
     return _head(spec, env, endpoints, spark=True)
 
 
-def _worker(spec: WorkerSpec, name: str, extra_env: dict[str, str]) -> str:
+def _worker(spec: WorkerSpec, name: str, extra_env: dict[str, str], shell_args: tuple[str, ...] = ()) -> str:
     share = ray_share(spec.family)
     volumes, mounts = _ray_volumes(share, spec.stages, {"source": "local"})
     ports = spec.ports
@@ -402,7 +404,7 @@ def _worker(spec: WorkerSpec, name: str, extra_env: dict[str, str]) -> str:
         "name": name,
         "image": spec.image,
         "command": container_command(worker_command(worker_node(spec), f"{spec.head_host}:{ports.gcs}", ports),
-                                     log_copies(spec.logs_mount, name)),
+                                     log_copies(spec.logs_mount, name), shell_args),
         "env": _env({"RAY_PLATFORM_NODE": name, "RAY_HEAD_ADDRESS": f"{spec.head_host}:{ports.gcs}",
                      **spec.env, **extra_env}),
         "readinessProbe": {"port": ports.agent_listen, "path": "/api/local_raylet_healthz"},
@@ -422,3 +424,16 @@ def render_custom_worker_spec(spec: WorkerSpec) -> str:
     if not spec.resources:
         raise ValueError("a custom worker needs at least one custom resource (allowed: e.g. {'etl': 1})")
     return _worker(spec, "ray-custom-worker", {"RAY_PLATFORM_CUSTOM_RESOURCES": ",".join(sorted(spec.resources))})
+
+
+RESOURCES_ENV = "RAY_PLATFORM_RESOURCES"
+
+
+def render_custom_worker_template(spec: WorkerSpec, resources_var: str) -> str:
+    """The Native App's custom worker: `spec.image` and `resources_var` are spec template variables (e.g.
+    `{{ image }}`, `{{ resources }}`) the start procedure fills per group; the resources JSON reaches
+    `ray start` through an environment variable, so the shell never has to quote it."""
+    if spec.resources:
+        raise ValueError("a custom worker template takes its resources from the template (allowed: resources={})")
+    return _worker(spec, "ray-custom-worker", {RESOURCES_ENV: resources_var},
+                   (f'--resources="${{{RESOURCES_ENV}}}"',))

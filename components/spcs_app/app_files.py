@@ -23,6 +23,7 @@ from components.spcs.specs import (
     SecretEnv,
     StageMount,
     WorkerSpec,
+    render_custom_worker_template,
     render_head_spec,
     render_raydp_head_spec,
     render_worker_spec,
@@ -30,6 +31,8 @@ from components.spcs.specs import (
 
 HEAD_HOST_VAR = "head_host"
 HEAD_HOST = "{{ " + HEAD_HOST_VAR + " }}"  # Snowflake's spec template syntax
+# Custom worker groups: the start procedure fills in their image and Ray custom resources (a JSON object).
+IMAGE_VAR, RESOURCES_VAR = "image", "resources"
 CATALOG = "python/catalog.json"  # what the start procedure may create: families, spec files, features
 MANIFEST = "manifest.yml"
 # The app's own schema and objects, created by setup_script.sql (services cannot live in a versioned schema).
@@ -54,9 +57,10 @@ class AppImages:
     ray_cuda: str | None = None  # for GPU families
     prometheus: str | None = None
     grafana: str | None = None
+    custom: tuple[str, ...] = ()  # the provider's own images a custom worker group may run
 
     def listed(self) -> list[str]:
-        return sorted({i for i in (self.ray, self.ray_cuda, self.prometheus, self.grafana) if i})
+        return sorted({i for i in (self.ray, self.ray_cuda, self.prometheus, self.grafana, *self.custom) if i})
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,14 @@ def spec_files(shape: AppShape) -> dict[str, str]:
                                                                           for f in shape.worker_families}
     files = {spec_path("head", f): render_head(head_spec(shape, f)) for f in shape.head_families}
     files |= {spec_path("worker", f): render_worker_spec(worker_spec(shape, f)) for f in shape.worker_families}
+    for f in shape.worker_families:
+        families[spec_path("custom-worker", f)] = f
+        template = WorkerSpec(family=f, image="{{ " + IMAGE_VAR + " }}", head_host=HEAD_HOST, stages=list(shape.stages),
+                              env=dict(shape.env))
+        files[spec_path("custom-worker", f)] = render_custom_worker_template(template, "{{ " + RESOURCES_VAR + " }}")
     for path, text in files.items():
-        problems = lint(fill_template(text, "ray-head.lint.invalid"), families[path])
+        sample = fill_template(text, "ray-head.lint.invalid").replace("{{ " + IMAGE_VAR + " }}", shape.images.ray)
+        problems = lint(sample.replace("{{ " + RESOURCES_VAR + " }}", '{"etl": 1}'), families[path])
         if problems:
             raise ValueError(f"{path}: the spec breaks SPCS rules:\n  " + "\n  ".join(problems))
     return files
@@ -127,7 +137,13 @@ def catalog(shape: AppShape) -> dict:
     return {
         "head": {f.name: "/" + spec_path("head", f) for f in shape.head_families},
         "worker": {f.name: "/" + spec_path("worker", f) for f in shape.worker_families},
+        "custom_worker": {f.name: "/" + spec_path("custom-worker", f) for f in shape.worker_families},
+        # A custom group runs one of these, or by default the Ray image of its family.
+        "images": {f.name: worker_spec(shape, f).image for f in shape.worker_families},
+        "custom_images": {i.rsplit("/", 1)[-1]: i for i in shape.images.custom},
         "head_host_var": HEAD_HOST_VAR,
+        "image_var": IMAGE_VAR,
+        "resources_var": RESOURCES_VAR,
         "monitoring": shape.monitoring,
         "jupyter": shape.jupyter,
         "raydp": shape.raydp,

@@ -37,6 +37,20 @@ def known_family(value: str) -> str:
     return value
 
 
+def custom_resources(value: dict[str, float]) -> dict[str, float]:
+    reserved = {"CPU", "GPU", "memory", "object_store_memory"} & value.keys()
+    if reserved:
+        raise ValueError(f"{sorted(reserved)} come from the instance family (allowed: custom resource names)")
+    return value
+
+
+def repository_image(value: str | None) -> str | None:
+    """`name:tag` of an image in the stack's image repository."""
+    if value is not None and not re.match(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$", value):
+        raise ValueError(f"{value!r} is not an image in the repository (allowed: name:tag, lower case)")
+    return value
+
+
 def pool_problems(key: str, groups: list) -> list[str]:
     """Each node group's compute pool: MIN_POOL_NODES (cited in components/spcs/families.py) <= min_nodes <= max_nodes."""
     problems = []
@@ -75,14 +89,7 @@ class WorkerGroup(ComputeGroup):
     resources: dict[str, float] = Field(default_factory=dict)  # Ray custom resources per worker
 
     _name = field_validator("name")(dns_label)
-
-    @field_validator("resources")
-    @classmethod
-    def _resources(cls, value: dict[str, float]) -> dict[str, float]:
-        reserved = {"CPU", "GPU", "memory", "object_store_memory"} & value.keys()
-        if reserved:
-            raise ValueError(f"{sorted(reserved)} come from the instance family (allowed: custom resource names)")
-        return value
+    _resources = field_validator("resources")(custom_resources)
 
 
 class CustomWorkerGroup(WorkerGroup):
@@ -91,12 +98,7 @@ class CustomWorkerGroup(WorkerGroup):
     resources: dict[str, float] = Field(min_length=1)
     image: ImageReference | None = None  # `name:tag` in the stack's image repository; default: the stack's Ray image
 
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$", value):
-            raise ValueError(f"{value!r} is not an image in the repository (allowed: name:tag, lower case)")
-        return value
+    _image = field_validator("image")(repository_image)
 
 
 class Warehouse(Strict):

@@ -23,6 +23,7 @@ from stacks.config.spcs import (
     Warehouse,
     identifier,
     known_family,
+    repository_image,
 )
 
 ACCOUNT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}$")
@@ -90,6 +91,11 @@ class Shapes(Strict):
     head_families: list[str] = Field(default_factory=lambda: ["CPU_X64_M"], min_length=1)
     worker_families: list[str] = Field(default_factory=lambda: ["CPU_X64_M", "GPU_NV_S"], min_length=1)
     logs_volume_gib: int = Field(default=50, ge=10, le=1024)
+    # Your own images (`name:tag`, pushed to image_repository yourself) that consumers' custom worker groups
+    # may run; custom groups without an image run the app's Ray image.
+    custom_images: list[str] = Field(default_factory=list)
+
+    _custom_images = field_validator("custom_images")(lambda v: [repository_image(i) for i in v])
 
     @field_validator("head_families", "worker_families")
     @classmethod

@@ -10,7 +10,16 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from stacks.config import Strict, dns_label, duplicates
-from stacks.config.spcs import ADMIN_ROLES, Egress, Warehouse, identifier, known_family, pool_problems
+from stacks.config.spcs import (
+    ADMIN_ROLES,
+    Egress,
+    Warehouse,
+    custom_resources,
+    identifier,
+    known_family,
+    pool_problems,
+    repository_image,
+)
 from stacks.config.spcs_app import account_name, pem
 
 
@@ -34,10 +43,18 @@ class HeadGroup(Strict):
 
 
 class NodeGroup(Strict):
+    """A worker group; with `resources` a custom group (Ray custom resources steer work onto it), optionally
+    running one of the app's custom images (`name:tag`, as the provider ships them)."""
+
     name: str
     instance_family: str = "CPU_X64_M"
     min_nodes: int = Field(default=1, ge=0, le=100)
     max_nodes: int = Field(default=1, ge=1, le=100)
+    resources: dict[str, float] = Field(default_factory=dict)
+    image: str | None = None
+
+    _resources = field_validator("resources")(custom_resources)
+    _image = field_validator("image")(repository_image)
 
     _name = field_validator("name")(dns_label)
     _family = field_validator("instance_family")(known_family)
@@ -81,6 +98,9 @@ class SpcsConsumerConfig(Strict):
         for i, w in enumerate(self.workers):
             if w.name == "head":
                 problems.append(f"workers[{i}].name: 'head' is the head's group (allowed: another name)")
+            if w.image and not w.resources:
+                problems.append(f"workers[{i}].image: {w.image!r} without resources (allowed: a custom group, with "
+                                "resources, runs a custom image)")
         if self.install.source != "listing":
             # FROM APPLICATION PACKAGE installs only in the package's own account; others install FROM LISTING
             # (https://docs.snowflake.com/en/sql-reference/sql/create-application).

@@ -273,3 +273,19 @@ def test_lint_rejects_a_mount_of_an_undeclared_volume():
     problems = _broken(lambda s: s["containers"][0]["volumeMounts"].append({"name": "nope", "mountPath": "/x"}))
     assert len(problems) == 1 and problems[0].startswith("spec.containers[0].volumeMounts[4].name: 'nope' is not a "
                                                          "declared volume")
+
+
+def test_the_custom_worker_template_hands_ray_its_resources_through_the_environment():
+    """The shell expands the JSON from the spec's env into one argument, exactly as `ray start` parses it."""
+    from components.spcs.specs import render_custom_worker_template
+
+    text = render_custom_worker_template(WorkerSpec(family("CPU_X64_M"), "{{ image }}", "{{ head_host }}"),
+                                         "{{ resources }}")
+    filled = text.replace("{{ head_host }}", DNS).replace("{{ resources }}", '{"etl": 1, "big_mem": 0.5}')
+    (container,) = yaml.safe_load(filled)["spec"]["containers"]
+    line = container["command"][2].splitlines()[-1].replace("exec ray start", "printf '%s\\n'", 1)
+    argv = subprocess.run(["/bin/bash", "-c", line], env={**container["env"], "PATH": os.environ["PATH"]},
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert '--resources={"etl": 1, "big_mem": 0.5}' in argv and f"--address={DNS}:6379" in argv
+    with pytest.raises(ValueError, match="takes its resources from the template"):
+        render_custom_worker_template(CUSTOM_WORKER, "{{ resources }}")

@@ -29,7 +29,7 @@ from stacks.offline import read_stack_config
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "apps" / "ray-native-app"
 IMAGES = AppImages("/db/s/r/spcs-ray:t", "/db/s/r/spcs-ray-cuda:t", "/db/s/r/spcs-prometheus:t",
-                   "/db/s/r/spcs-grafana:t")
+                   "/db/s/r/spcs-grafana:t", custom=("/db/s/r/etl:1",))
 SHAPE = AppShape([family("CPU_X64_M")], [family("CPU_X64_M"), family("GPU_NV_S")], IMAGES)
 
 
@@ -88,17 +88,21 @@ def test_rendered_manifest_lists_exactly_the_images_the_specs_run():
     manifest = yaml.safe_load(files["manifest.yml"])
     assert manifest["version"] == {"name": "V1", "label": "Ray"}
     used = {c["image"] for path, text in files.items() if path.startswith("specs/")
-            for c in yaml.safe_load(text)["spec"]["containers"]}
-    assert set(manifest["artifacts"]["container_services"]["images"]) == used == set(IMAGES.listed())
+            for c in yaml.safe_load(text)["spec"]["containers"]} - {"{{ image }}"}  # custom groups: filled at start
+    catalog = json.loads(files[CATALOG])
+    assert set(manifest["artifacts"]["container_services"]["images"]) == used | set(catalog["custom_images"].values()) \
+        == set(IMAGES.listed())
+    assert catalog["custom_images"] == {"etl:1": "/db/s/r/etl:1"}
 
 
 def test_every_spec_passes_the_linter_and_the_catalog_names_existing_files():
     files = app_files(APP_DIR, SHAPE, "V1", "Ray")
     catalog = json.loads(files[CATALOG])
-    paths = [*catalog["head"].values(), *catalog["worker"].values()]
+    paths = [*catalog["head"].values(), *catalog["worker"].values(), *catalog["custom_worker"].values()]
     assert sorted(p.lstrip("/") for p in paths) == sorted(p for p in files if p.startswith("specs/"))
     for path in paths:
-        assert lint(fill_template(files[path.lstrip("/")], "ray-head.abc.svc.spcs.internal")) == []
+        filled = fill_template(files[path.lstrip("/")], "ray-head.abc.svc.spcs.internal")
+        assert lint(filled.replace("{{ image }}", "/db/s/r/etl:1").replace("{{ resources }}", '{"etl":1}')) == []
     assert HEAD_HOST in files[catalog["worker"]["GPU_NV_S"].lstrip("/")]
     assert HEAD_HOST not in files[catalog["head"]["CPU_X64_M"].lstrip("/")]
 
@@ -234,6 +238,48 @@ def test_service_containers_lists_every_container_of_the_apps_services_for_the_d
     empty = FakeSession({})
     procedures().service_containers(empty)
     assert empty.statements[-1].endswith("NULL::STRING AS message WHERE FALSE")  # no services yet: no rows
+
+
+def test_start_cluster_creates_custom_groups_with_their_image_and_resources():
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    session = FakeSession(ANSWERS)
+    request = {"head": {"instance_family": "CPU_X64_M"}, "workers": [
+        {"name": "etl", "instance_family": "CPU_X64_M", "resources": {"etl": 1}, "image": "etl:1"},
+        {"name": "tagged", "instance_family": "GPU_NV_S", "resources": {"big_gpu": 0.5}}]}
+    procedures().start_cluster(session, request, catalog)
+    services = [s for s in session.statements if s.startswith("CREATE SERVICE IF NOT EXISTS services.RAY_") and
+                "HEAD" not in s.split(" IN ")[0]]
+    head = "head_host => 'ray-head.ab12.svc.spcs.internal'"
+    assert services == [
+        "CREATE SERVICE IF NOT EXISTS services.RAY_ETL IN COMPUTE POOL RAY_APP_ETL_POOL FROM SPECIFICATION_TEMPLATE_FILE "
+        f"= '/specs/custom-worker-cpu_x64_m.yaml' USING ({head}, image => '/db/s/r/etl:1', resources => "
+        "'{\"etl\":1}') MIN_INSTANCES = 1 MAX_INSTANCES = 1 EXTERNAL_ACCESS_INTEGRATIONS = (reference('egress_eai'))",
+        "CREATE SERVICE IF NOT EXISTS services.RAY_TAGGED IN COMPUTE POOL RAY_APP_TAGGED_POOL FROM "
+        f"SPECIFICATION_TEMPLATE_FILE = '/specs/custom-worker-gpu_nv_s.yaml' USING ({head}, image => "
+        "'/db/s/r/spcs-ray-cuda:t', resources => '{\"big_gpu\":0.5}') MIN_INSTANCES = 1 MAX_INSTANCES = 1 "
+        "EXTERNAL_ACCESS_INTEGRATIONS = (reference('egress_eai'))"]
+    # What Snowflake makes of the template: a spec that passes the linter, Ray told its resources.
+    files = app_files(APP_DIR, SHAPE, "V1", "Ray")
+    filled = (fill_template(files["specs/custom-worker-cpu_x64_m.yaml"], "ray-head.ab12.svc.spcs.internal")
+              .replace("{{ image }}", "/db/s/r/etl:1").replace("{{ resources }}", '{"etl":1}'))
+    (container,) = yaml.safe_load(filled)["spec"]["containers"]
+    assert container["image"] == "/db/s/r/etl:1" and container["env"]["RAY_PLATFORM_RESOURCES"] == '{"etl":1}'
+    assert lint(filled, family("CPU_X64_M")) == []
+
+
+def test_custom_groups_are_checked_before_anything_is_created():
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    request = {"head": {"instance_family": "CPU_X64_M"}, "workers": [
+        {"name": "a", "instance_family": "CPU_X64_M", "resources": {"GPU": 1}},
+        {"name": "b", "instance_family": "CPU_X64_M", "resources": {"etl": 1}, "image": "other:2"}]}
+    session = FakeSession(ANSWERS)
+    with pytest.raises(ValueError) as err:
+        procedures().start_cluster(session, request, catalog)
+    assert str(err.value) == (
+        "start_cluster: workers[0].resources: {'GPU': 1} (allowed: a non-empty object of custom resource names to "
+        "positive numbers, e.g. {\"etl\": 1}; not CPU, GPU, memory, object_store_memory); workers[1].image: 'other:2' "
+        "(allowed: etl:1, or unset for the Ray image)")
+    assert session.statements == []
 
 
 def test_resize_cluster_scales_recreates_creates_and_drops_groups():

@@ -221,3 +221,30 @@ def test_config_errors_name_key_value_and_allowed():
         "ray-platform:shapes.head_families: CPU_X64_XS leaves -0.45 vCPU and 1.3 GiB for the Ray head beside its "
         "sidecars (allowed: at least 1 vCPU and 4 GiB)",
     ]
+
+
+def test_consumer_custom_groups_reach_start_cluster_and_capacity():
+    rec = preview("spcs-consumer", secret_overrides={"private_key": FAKE_PEM}, overrides={
+        "workers": '[{"name": "cpu"}, {"name": "etl", "instance_family": "HIGHMEM_X64_S", "resources": {"etl": 1}, '
+                   '"image": "etl:1"}]'})
+    start = rec.get(EXECUTE, "app-start").inputs["execute"]
+    body = json.loads(start.split("PARSE_JSON('")[1].rsplit("')", 1)[0])
+    assert body["workers"][1] == {"name": "etl", "instance_family": "HIGHMEM_X64_S", "min_nodes": 1, "max_nodes": 1,
+                                  "resources": {"etl": 1.0}, "image": "etl:1"}
+    assert "resources" not in body["workers"][0]
+    assert rec.outputs["ray_capacity"]["etl"]["resources"]["etl"] == 1
+    with pytest.raises(ConfigError) as err:
+        load({"ray-platform:environment": "spcs_consumer", "ray-platform:organization_name": "o",
+              "ray-platform:account_name": "a", "ray-platform:user": "u", "ray-platform:install": '{"name": "L"}',
+              "ray-platform:workers": '[{"name": "w", "image": "etl:1"}]'})
+    assert err.value.problems == ["ray-platform:workers[0].image: 'etl:1' without resources (allowed: a custom group, "
+                                  "with resources, runs a custom image)"]
+
+
+def test_provider_ships_custom_images_in_the_manifest():
+    rec = preview("spcs-app", overrides={"shapes": '{"custom_images": ["etl:1"]}'}, secret_overrides=SECRETS)
+    files = rec.get(FILES, "app-files").inputs["files"]
+    assert "/ray_provider_db/ray_provider_schema/ray_images/etl:1" in yaml.safe_load(files["manifest.yml"])[
+        "artifacts"]["container_services"]["images"]
+    assert json.loads(files["python/catalog.json"])["custom_images"] == {
+        "etl:1": "/ray_provider_db/ray_provider_schema/ray_images/etl:1"}

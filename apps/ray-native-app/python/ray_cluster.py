@@ -18,6 +18,8 @@ from typing import Any
 SERVICES_SCHEMA = "services"
 APP_ROLE = "app_user"
 GROUP = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+RESOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+RESERVED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")  # Ray derives these from the node
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 MAX_NODES = 100
 AUTO_SUSPEND_SECS = 3600  # an idle pool suspends after an hour
@@ -81,6 +83,7 @@ def problems(request: dict, catalog: dict) -> list[str]:
         if w.get("instance_family") not in catalog["worker"]:
             out.append(f"{key}.instance_family: {w.get('instance_family')!r} "
                        f"(allowed: {', '.join(sorted(catalog['worker']))})")
+        out += custom_problems(key, w, catalog)
         low, high, least = w.get("min_nodes", 1), w.get("max_nodes", 1), catalog["min_pool_nodes"]
         if not (isinstance(low, int) and isinstance(high, int) and least <= low <= high <= MAX_NODES):
             out.append(f"{key}: min_nodes {low}, max_nodes {high} (allowed: {least} <= min <= max <= {MAX_NODES}; "
@@ -88,6 +91,23 @@ def problems(request: dict, catalog: dict) -> list[str]:
     warehouse = request.get("warehouse")
     if warehouse is not None and not IDENTIFIER.match(str(warehouse)):
         out.append(f"warehouse: {warehouse!r} (allowed: a warehouse name granted to the app)")
+    return out
+
+
+def custom_problems(key: str, group: dict, catalog: dict) -> list[str]:
+    """A custom group (with `resources`, optionally `image`): custom Ray resources steer work onto it."""
+    resources, image = group.get("resources"), group.get("image")
+    if resources is None and image is None:
+        return []
+    out = []
+    if not (isinstance(resources, dict) and resources and all(
+            RESOURCE.match(str(k)) and k not in RESERVED_RESOURCES and isinstance(v, int | float) and v > 0
+            for k, v in resources.items())):
+        out.append(f"{key}.resources: {resources!r} (allowed: a non-empty object of custom resource names "
+                   f"to positive numbers, e.g. {{\"etl\": 1}}; not {', '.join(RESERVED_RESOURCES)})")
+    if image is not None and image not in catalog["custom_images"]:
+        out.append(f"{key}.image: {image!r} (allowed: {', '.join(sorted(catalog['custom_images'])) or 'none shipped'}, "
+                   "or unset for the Ray image)")
     return out
 
 
@@ -122,12 +142,19 @@ def service_tail(session: Any, request: dict) -> str:
 
 
 def create_group(session: Any, app: str, catalog: dict, w: dict, head_dns: str, tail: str) -> None:
-    """A worker group's pool and service, its spec template filled with the head's DNS name."""
-    group, low, high = w["name"], w.get("min_nodes", 1), w.get("max_nodes", 1)
-    run(session, create_pool(app, group, w["instance_family"], low, high))
+    """A worker group's pool and service, its spec template filled with the head's DNS name (and for a custom
+    group, its image and custom resources)."""
+    group, low, high, family = w["name"], w.get("min_nodes", 1), w.get("max_nodes", 1), w["instance_family"]
+    values = {catalog["head_host_var"]: head_dns}
+    spec = catalog["worker"][family]
+    if w.get("resources"):
+        spec = catalog["custom_worker"][family]
+        values[catalog["image_var"]] = catalog["custom_images"].get(w.get("image"), catalog["images"][family])
+        values[catalog["resources_var"]] = json.dumps(w["resources"], sort_keys=True, separators=(",", ":"))
+    using = ", ".join(f"{k} => {quoted(v)}" for k, v in values.items())
+    run(session, create_pool(app, group, family, low, high))
     run(session, f"CREATE SERVICE IF NOT EXISTS {service_name(group)} IN COMPUTE POOL {pool_name(app, group)} "
-                 f"FROM SPECIFICATION_TEMPLATE_FILE = {quoted(catalog['worker'][w['instance_family']])} "
-                 f"USING ({catalog['head_host_var']} => {quoted(head_dns)}) "
+                 f"FROM SPECIFICATION_TEMPLATE_FILE = {quoted(spec)} USING ({using}) "
                  f"MIN_INSTANCES = {low} MAX_INSTANCES = {high}{tail}")
 
 
