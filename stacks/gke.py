@@ -38,7 +38,14 @@ from components.gke.kuberay import KubeRayOperator, KubeRayOperatorArgs, ray_add
 from components.gke.network import RdmaNetwork, RdmaNetworkArgs
 from components.gke.node_pools import GpuPoolSpec, H200NodePools, H200NodePoolsArgs, ray_worker_node
 from components.gke.ray_access import ForwardedPort, IngressArgs, RayAccess, RayAccessArgs, port_forward_command
-from components.gke.ray_cluster import KubeRayCluster, KubeRayClusterArgs, RayClusterSpec, WorkerGroup, head_ray_node
+from components.gke.ray_cluster import (
+    FuseCache,
+    KubeRayCluster,
+    KubeRayClusterArgs,
+    RayClusterSpec,
+    WorkerGroup,
+    head_ray_node,
+)
 from components.gke.ray_monitoring import GRAFANA_PORT, PROMETHEUS_PORT, RayMonitoring, RayMonitoringArgs
 from components.gke.registry import ArtifactRegistry, ArtifactRegistryArgs
 from components.gke.services import ProjectServices, ProjectServicesArgs
@@ -173,7 +180,8 @@ def foundation(cfg: GkeConfig) -> GkeFoundation:
         project=cfg.project, location=cfg.region, bucket_name=cfg.bucket_name, access=cfg.training_data.access,
         workload_pool=cluster.workload_pool, namespace=cfg.ray.namespace,
         kubernetes_service_account=cfg.ray.service_account, account_id=f"{prefix}-workloads",
-        secrets=list(cfg.training_data.secrets), depends_on=apis("storage", "iam", "secretmanager"),
+        secrets=list(cfg.training_data.secrets), hierarchical_namespace=cfg.training_data.hierarchical_namespace,
+        versioning=cfg.training_data.versioning, depends_on=apis("storage", "iam", "secretmanager"),
     ), opts=on_gcp)
     ray_ns = RayNamespace("ray-namespace", RayNamespaceArgs(
         provider=cluster.provider, namespace=cfg.ray.namespace, service_account=cfg.ray.service_account,
@@ -233,13 +241,15 @@ def ray(cfg: GkeConfig, f: GkeFoundation, token: pulumi.Output[str] | None) -> R
         grafana_image=m.grafana_image, prometheus_frontend_image=m.prometheus_frontend_image,
         depends_on=[f.ray_namespace],
     ), opts=on_cluster)
-    r = cfg.ray
+    r, fuse = cfg.ray, cfg.training_data.gcs_fuse
     spec = RayClusterSpec(
         name=r.cluster_name, namespace=r.namespace, ray_version=RAY_VERSION,
         image=r.image or f.image_refs["ray-server"], service_account=r.service_account,
         head=RayNode(cpus=r.head.cpus, memory_gb=r.head.memory_gb), head_node_selector=system_pool,
         groups=worker_groups(cfg), compute_class=f.compute_class, network_names=f.network_names,
-        bucket=f.bucket_name, idle_timeout_s=r.idle_timeout_s, redis_address=r.gcs_fault_tolerance.redis_address,
+        bucket=f.bucket_name, gpu_fuse=FuseCache(fuse.file_cache_gb, fuse.cache_file_for_range_read,
+                                                 fuse.parallel_downloads),
+        idle_timeout_s=r.idle_timeout_s, redis_address=r.gcs_fault_tolerance.redis_address,
         head_sidecars=monitoring.head_sidecars, head_volumes=monitoring.head_volumes, head_env=monitoring.head_env,
     )
     password = cfg.ray_redis_password

@@ -27,6 +27,7 @@ LD_LIBRARY_PATH = "/usr/local/nvidia/lib64"
 NCCL_ENV_SCRIPT = "/usr/local/gib/scripts/set_nccl_env.sh"
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
 DATA_MOUNT = "/data"  # the training bucket inside every Ray pod
+FUSE_STORAGE_HEADROOM_GB = 100  # beside the file cache, in the FUSE sidecar's ephemeral storage: staged writes
 RAY_TMP = "/tmp/ray"  # shared with the head's sidecars (Grafana reads Ray's generated dashboards there)
 # Extra head metrics: the autoscaler's and the dashboard's own exporters (Ray's defaults).
 AUTOSCALER_METRICS_PORT = 44217
@@ -69,6 +70,15 @@ class WorkerGroup:
 
 
 @dataclass(frozen=True)
+class FuseCache:
+    """The GCS FUSE file cache of the H200 workers (volume attributes of the CSI driver), on local SSD."""
+
+    file_cache_gb: int  # 0: none
+    range_read: bool = True
+    parallel_downloads: bool = False
+
+
+@dataclass(frozen=True)
 class RayClusterSpec:
     """Everything the manifest needs; values may be Pulumi Inputs (image digest, bucket name)."""
 
@@ -83,6 +93,7 @@ class RayClusterSpec:
     compute_class: str
     network_names: list[str]  # gvnic-1, rdma-0..7: the Network objects of the cluster
     bucket: Any
+    gpu_fuse: FuseCache | None = None  # the H200 workers' file cache; other pods mount the bucket uncached
     idle_timeout_s: int = 600
     redis_address: str | None = None
     redis_password_secret: str | None = None  # a Secret in the namespace holding key `password`
@@ -117,12 +128,25 @@ def _resources(node: RayNode, memory_gb: float) -> dict[str, Any]:
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
-def _data_volume(bucket: Any) -> dict[str, Any]:
-    return {"name": "training-data", "csi": {
-        "driver": GCSFUSE_DRIVER,
-        # Files owned by Ray's user, so the non-root Ray processes can write checkpoints.
-        "volumeAttributes": {"bucketName": bucket, "mountOptions": f"implicit-dirs,uid={RAY_UID},gid={RAY_GID}"},
-    }}
+def _data_volume(bucket: Any, cache: FuseCache | None = None) -> dict[str, Any]:
+    # Files owned by Ray's user, so the non-root Ray processes can write checkpoints.
+    options = ["implicit-dirs", f"uid={RAY_UID}", f"gid={RAY_GID}"]
+    attributes = {"bucketName": bucket}
+    if cache and cache.file_cache_gb:
+        # The GCS FUSE CSI driver's volume attributes (gcs-fuse-csi-driver docs/troubleshooting.md, "File cache").
+        attributes |= {"fileCacheCapacity": f"{cache.file_cache_gb}Gi",
+                       "fileCacheForRangeRead": str(cache.range_read).lower()}
+        if cache.parallel_downloads:
+            options.append("file-cache:enable-parallel-downloads:true")
+    return {"name": "training-data", "csi": {"driver": GCSFUSE_DRIVER,
+                                             "volumeAttributes": {**attributes, "mountOptions": ",".join(options)}}}
+
+
+def _fuse_annotations(cache: FuseCache | None) -> dict[str, str]:
+    """The cache sits in the FUSE sidecar's emptyDir: its ephemeral-storage limit must exceed the cache."""
+    if not (cache and cache.file_cache_gb):
+        return {}
+    return {"gke-gcsfuse/ephemeral-storage-limit": f"{cache.file_cache_gb + FUSE_STORAGE_HEADROOM_GB}Gi"}
 
 
 def _pod_metadata(extra: dict[str, str] | None = None) -> dict[str, Any]:
@@ -171,7 +195,7 @@ def _gpu_pod(spec: RayClusterSpec, group: WorkerGroup, container: dict[str, Any]
     annotations = {"networking.gke.io/default-interface": DEFAULT_INTERFACE,
                    "networking.gke.io/interfaces": json.dumps(interfaces(spec.network_names))}
     return {
-        "metadata": _pod_metadata(annotations),
+        "metadata": _pod_metadata({**annotations, **_fuse_annotations(spec.gpu_fuse)}),
         "spec": {
             "serviceAccountName": spec.service_account,
             "automountServiceAccountToken": False,  # see worker_group
@@ -185,7 +209,7 @@ def _gpu_pod(spec: RayClusterSpec, group: WorkerGroup, container: dict[str, Any]
             "volumes": [
                 *[{"name": name, "hostPath": {"path": host}} for name, (host, _) in HOST_MOUNTS.items()],
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{group.shm_gb}Gi"}},
-                _data_volume(spec.bucket),
+                _data_volume(spec.bucket, spec.gpu_fuse),
             ],
         },
     }

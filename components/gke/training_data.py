@@ -1,6 +1,7 @@
 """TrainingData: the GCS bucket for training data and checkpoints, and the least-privilege identity Ray pods use.
 
-The bucket (uniform access, versioning, no public access) is protected from `pulumi destroy`. A Google
+The bucket (uniform access, no public access, hierarchical namespace or object versioning) is protected from
+`pulumi destroy`. A Google
 service account gets only object access on that bucket (read-write or read-only) and secretAccessor on the
 named secrets; the Ray Kubernetes service account may impersonate it through Workload Identity, nothing else may.
 """
@@ -29,6 +30,9 @@ class TrainingDataArgs:
     kubernetes_service_account: str
     account_id: str  # the Google service account's id
     secrets: list[str] = field(default_factory=list)
+    # Folders with atomic renames (fast checkpoint commits through GCS FUSE), as Cluster Toolkit's training bucket.
+    hierarchical_namespace: bool = True
+    versioning: bool = False
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -36,6 +40,9 @@ class TrainingDataArgs:
             raise ValueError(f"access: {self.access!r} (allowed: {', '.join(BUCKET_ROLES)})")
         if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", self.account_id):
             raise ValueError(f"account_id: {self.account_id!r} (allowed: 6-30 lowercase letters, digits and '-')")
+        if self.hierarchical_namespace and self.versioning:
+            raise ValueError("versioning: true with hierarchical_namespace (allowed: one of them; HNS buckets cannot "
+                             "use Object Versioning)")
         if not self.workload_pool.endswith(".svc.id.goog"):
             raise ValueError(f"workload_pool: {self.workload_pool!r} (allowed: <project>.svc.id.goog)")
 
@@ -60,7 +67,9 @@ class TrainingData(pulumi.ComponentResource):
             location=args.location,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
-            versioning={"enabled": True},
+            # HNS is set when the bucket is created and never changes (the bucket is protected, so no replacement).
+            hierarchical_namespace={"enabled": args.hierarchical_namespace},
+            versioning={"enabled": args.versioning},
             force_destroy=False,
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True,
                                         depends_on=args.depends_on),

@@ -232,11 +232,29 @@ class ComputeClass(Strict):
     _name = field_validator("name")(dns_label)
 
 
+class GcsFuse(Strict):
+    """How the H200 workers mount the bucket (the GCS FUSE CSI driver's file cache, on the node's local SSD)."""
+
+    # The cache lives in the FUSE sidecar's emptyDir, on the 32 local SSDs (12000 GiB) an a3-ultragpu-8g node gives
+    # ephemeral storage: half of them by default, the rest for images, Ray's spill files and FUSE's staged writes.
+    file_cache_gb: int = Field(default=6000, ge=0, le=10000)  # 0: no file cache
+    # Cache whole files on a first partial read too (random access into large shards, as GKE's training guide).
+    cache_file_for_range_read: bool = True
+    # Parallel downloads speed up reading single large files (checkpoints); Cluster Toolkit keeps them off for
+    # training data, whose many reads already run in parallel.
+    parallel_downloads: bool = False
+
+
 class TrainingData(Strict):
     bucket: str | None = None  # default: <project>-ray-training
     access: Literal["read-write", "read-only"] = "read-write"
     # Secret Manager secret ids the Ray workloads may read (secretAccessor on each, nothing else).
     secrets: list[str] = Field(default_factory=list)
+    # Folders with atomic renames, as Cluster Toolkit's A3 Ultra training bucket; fixed when the bucket is created.
+    hierarchical_namespace: bool = True
+    # Object Versioning: not with a hierarchical namespace (GCS: storage/docs/hns-overview, limitations).
+    versioning: bool = False
+    gcs_fuse: GcsFuse = GcsFuse()
 
     @field_validator("bucket")
     @classmethod
@@ -551,6 +569,10 @@ class GkeConfig(RayAuth):
         if self.ray_redis_password is not None and redis is None:
             problems.append("ray_redis_password: set but ray.gcs_fault_tolerance.redis_address is null "
                             "(allowed: a redis_address with it, or no password)")
+        data = self.training_data
+        if data.hierarchical_namespace and data.versioning:
+            problems.append("training_data.versioning: true while training_data.hierarchical_namespace is true "
+                            "(allowed: one of them: buckets with a hierarchical namespace cannot use Object Versioning)")
         ingress = self.ingress
         if ingress.enabled and self.networks.proxy_only_cidr is None:
             problems.append("ingress.enabled: true needs a proxy-only subnet for the internal load balancer "

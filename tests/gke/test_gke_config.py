@@ -108,6 +108,11 @@ BAD = [
      ["ray-platform:cluster.system_pool.min_nodes: 4 is above max_nodes 2 (allowed: min_nodes <= max_nodes)"]),
     ({"binary_authorization": {"mode": "block"}},
      ["ray-platform:binary_authorization.mode: 'block' is not allowed (allowed: 'dryrun' or 'enforce')"]),
+    ({"training_data": {"versioning": True}},
+     ["ray-platform:training_data.versioning: true while training_data.hierarchical_namespace is true (allowed: one "
+      "of them: buckets with a hierarchical namespace cannot use Object Versioning)"]),
+    ({"training_data": {"gcs_fuse": {"file_cache_gb": 12000}}},
+     ["ray-platform:training_data.gcs_fuse.file_cache_gb: 12000 is out of range (allowed: <= 10000)"]),
     ({"training_data": {"access": "admin"}},
      ["ray-platform:training_data.access: 'admin' is not allowed (allowed: 'read-write' or 'read-only')"]),
     ({"compute_class": {"when_unsatisfiable": "Wait"}},

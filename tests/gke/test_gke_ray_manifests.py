@@ -269,3 +269,20 @@ def test_the_crd_schema_rejects_a_misspelt_security_field(ray_cluster_schema):
     bad["spec"]["headGroupSpec"]["template"]["spec"]["securityContext"]["seccompProfile"]["type"] = 7
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, ray_cluster_schema)
+
+
+def test_h200_workers_cache_the_bucket_on_local_ssd_and_the_others_do_not(ray_cluster_schema):
+    manifest = rc.ray_cluster(spec(gpu_fuse=rc.FuseCache(6000, range_read=True, parallel_downloads=True)))
+    jsonschema.validate(manifest, ray_cluster_schema)
+    h200 = groups(manifest)["h200"]["template"]
+    csi = next(v["csi"] for v in h200["spec"]["volumes"] if "csi" in v)["volumeAttributes"]
+    assert (csi["fileCacheCapacity"], csi["fileCacheForRangeRead"]) == ("6000Gi", "true")
+    assert csi["mountOptions"].split(",") == ["implicit-dirs", "uid=1000", "gid=100",
+                                               "file-cache:enable-parallel-downloads:true"]
+    # The cache is the FUSE sidecar's emptyDir: its ephemeral-storage limit must exceed the cache.
+    assert h200["metadata"]["annotations"]["gke-gcsfuse/ephemeral-storage-limit"] == "6100Gi"
+    for pod in (groups(manifest)["cpu"]["template"], manifest["spec"]["headGroupSpec"]["template"]):
+        csi = next(v["csi"] for v in pod["spec"]["volumes"] if "csi" in v)["volumeAttributes"]
+        assert "fileCacheCapacity" not in csi and "gke-gcsfuse/ephemeral-storage-limit" not in pod["metadata"]["annotations"]
+    off = groups(rc.ray_cluster(spec(gpu_fuse=rc.FuseCache(0))))["h200"]["template"]
+    assert "fileCacheCapacity" not in next(v["csi"] for v in off["spec"]["volumes"] if "csi" in v)["volumeAttributes"]

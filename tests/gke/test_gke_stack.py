@@ -220,7 +220,9 @@ def test_binary_authorization_waits_for_the_first_build(gke):
 def test_the_training_bucket_is_protected_and_private(gke):
     bucket = gke.get("gcp:storage/bucket:Bucket", "training-data-bucket")
     assert bucket.protect and bucket.retain_on_delete
-    assert bucket.inputs["uniformBucketLevelAccess"] is True and bucket.inputs["versioning"] == {"enabled": True}
+    assert bucket.inputs["uniformBucketLevelAccess"] is True
+    # Hierarchical namespace (as Cluster Toolkit's training bucket), so no Object Versioning: GCS allows only one.
+    assert bucket.inputs["hierarchicalNamespace"] == {"enabled": True} and bucket.inputs["versioning"] == {"enabled": False}
     assert bucket.inputs["publicAccessPrevention"] == "enforced" and bucket.inputs["forceDestroy"] is False
 
 
@@ -279,7 +281,8 @@ def variant() -> Recording:
         "gpu_pools": json.dumps({"spot": {"max_nodes": 4}, "flex_start": {"enabled": False},
                                  "on_demand": {"enabled": True, "max_nodes": 1, "reservation": "h200-res"}}),
         "binary_authorization": json.dumps({"mode": "enforce", "allowlist": []}),
-        "training_data": json.dumps({"access": "read-only", "secrets": ["hf-token"]}),
+        "training_data": json.dumps({"access": "read-only", "secrets": ["hf-token"], "hierarchical_namespace": False,
+                                     "versioning": True, "gcs_fuse": {"file_cache_gb": 0}}),
         "compute_class": json.dumps({"name": "gpu-class", "when_unsatisfiable": "ScaleUpAnyway"}),
         # Enforcing with an empty allow-list: only images by digest pass, so the GKE-managed operator, no Grafana.
         "kuberay": json.dumps({"install": "addon"}),
@@ -306,6 +309,12 @@ def test_config_changes_reach_the_resources(variant):
     bucket_roles = {r.inputs["role"] for r in variant.by_type("gcp:storage/bucketIAMMember:BucketIAMMember")
                     if "training-data" in r.name}
     assert bucket_roles == {"roles/storage.objectViewer"}
+    bucket = variant.get("gcp:storage/bucket:Bucket", "training-data-bucket").inputs
+    assert bucket["hierarchicalNamespace"] == {"enabled": False} and bucket["versioning"] == {"enabled": True}
+    ray = variant.get("kubernetes:ray.io/v1:RayCluster", "ray-cluster").inputs["spec"]
+    h200 = next(g for g in ray["workerGroupSpecs"] if g["groupName"] == "h200")["template"]
+    csi = next(v["csi"] for v in h200["spec"]["volumes"] if "csi" in v)["volumeAttributes"]
+    assert "fileCacheCapacity" not in csi and "gke-gcsfuse/ephemeral-storage-limit" not in h200["metadata"]["annotations"]
     secret = variant.get("gcp:secretmanager/secretIamMember:SecretIamMember", "training-data-secret-hf-token").inputs
     assert secret["role"] == "roles/secretmanager.secretAccessor" and secret["secretId"] == "hf-token"
     assert variant.outputs["ray_capacity"]["h200"]["max_nodes"] == 5  # spot 4 + on-demand 1
