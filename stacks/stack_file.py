@@ -76,6 +76,7 @@ def load_document(path: Path) -> dict:
         elif key_node.value == "config" and not isinstance(value_node, yaml.MappingNode):
             problems.append(f"{path.name} line {key_node.start_mark.line + 1}: config: not a mapping "
                             f"(allowed: `{NAMESPACE}:KEY: value` lines indented under it)")
+    problems += _duplicates(path.name, root)
     config_node = _config_node(root)
     for key_node, _ in config_node.value if config_node else ():
         namespace = str(key_node.value).partition(":")[0]
@@ -89,6 +90,24 @@ def load_document(path: Path) -> dict:
     if problems:
         raise ConfigError(problems)
     return document
+
+
+def _duplicates(name: str, node: yaml.Node) -> list[str]:
+    """A key given twice in one mapping: YAML loaders keep the last one silently."""
+    found = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.value in seen:
+                found.append(f"{name} line {line}: {key_node.value}: given twice (first on line {seen[key_node.value]}) "
+                             "(allowed: each key once)")
+            seen.setdefault(key_node.value, line)
+            found += _duplicates(name, value_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found += _duplicates(name, item)
+    return found
 
 
 def _config_node(root: yaml.MappingNode) -> yaml.MappingNode | None:

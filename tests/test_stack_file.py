@@ -47,7 +47,13 @@ def test_a_misindented_key_names_its_line(tmp_path):
      "Pulumi.s.yaml: sets no ray-platform: key (allowed: a `config:` mapping with at least ray-platform:environment)"),
     ("config: local\n", "Pulumi.s.yaml line 1: config: not a mapping (allowed: `ray-platform:KEY: value` lines "
                         "indented under it)"),
-], ids=["unknown-top-level-key", "misspelled-namespace", "empty", "comment-only", "nothing-of-ours", "config-scalar"])
+    (DEV + "  ray-platform:environment: gke\n",
+     f"Pulumi.s.yaml line {len(DEV.splitlines()) + 1}: ray-platform:environment: given twice (first on line "
+     f"{line_of(DEV, 'ray-platform:environment')}) (allowed: each key once)"),
+    ("config:\n  ray-platform:head:\n    cpus: 2\n    cpus: 4\n",
+     "Pulumi.s.yaml line 4: cpus: given twice (first on line 3) (allowed: each key once)"),
+], ids=["unknown-top-level-key", "misspelled-namespace", "empty", "comment-only", "nothing-of-ours", "config-scalar",
+        "duplicate-key", "duplicate-nested-key"])
 def test_what_the_cli_would_ignore_is_an_error_naming_the_line(tmp_path, text, expected):
     assert problems(tmp_path, text) == [expected]
 
