@@ -64,8 +64,6 @@ KUBERNETES_SKIPS = {
                    "writes the host's directories", {INSTALLER, *RAY_PODS}),
     "CKV_K8S_28": ("NET_RAW: a privileged container holds every capability whatever it drops (CKV_K8S_16)",
                    {INSTALLER}),
-    "CKV_K8S_35": ("secrets as env: Grafana reads its admin password from GF_SECURITY_ADMIN_PASSWORD",
-                   {"pod/ray-head"}),
     "CKV_K8S_37": ("capabilities: as CKV_K8S_28", {INSTALLER}),
     "CKV_K8S_38": ("service account token: the head's in-tree autoscaler talks to the Kubernetes API; workers and "
                    "the installer mount none", {"pod/ray-head"}),

@@ -21,6 +21,7 @@ from components.ray_node import METRICS_PORT
 API_VERSION = "monitoring.googleapis.com/v1"
 GRAFANA_PORT = 3000
 GRAFANA_UID = 472  # the grafana/grafana-oss image's user
+GRAFANA_SECRET_VOLUME, GRAFANA_SECRET_DIR = "grafana-admin", "/etc/grafana/secrets"
 PROMETHEUS_PORT = 9090
 GRAFANA_PASSWORD_KEY = "admin-password"
 METRICS_VIEWER = "roles/monitoring.viewer"  # what the query frontend needs to read Managed Prometheus
@@ -60,7 +61,13 @@ def grafana_config(name: str, namespace: str) -> dict[str, Any]:
                      "dashboards.yaml": grafana_dashboards(RAY_DASHBOARDS_DIR)}}
 
 
-def grafana_sidecar(image: str, config_map: str, password_secret: str) -> dict[str, Any]:
+def grafana_volumes(config_map: str, password_secret: str) -> list[dict[str, Any]]:
+    """What the Grafana sidecar mounts: its provisioning, and the admin password as a file."""
+    return [{"name": "grafana-provisioning", "configMap": {"name": config_map}},
+            {"name": GRAFANA_SECRET_VOLUME, "secret": {"secretName": password_secret}}]
+
+
+def grafana_sidecar(image: str) -> dict[str, Any]:
     env = {
         "GF_PATHS_PROVISIONING": "/etc/grafana/provisioning",
         # Read-only viewers need no login: Grafana is only reachable through an authenticated port-forward.
@@ -73,14 +80,15 @@ def grafana_sidecar(image: str, config_map: str, password_secret: str) -> dict[s
         "name": "grafana",
         "image": image,
         "ports": [{"name": "grafana", "containerPort": GRAFANA_PORT}],
+        # Grafana reads `<VARIABLE>__FILE` from that file: the password never sits in the environment.
         "env": [{"name": k, "value": v} for k, v in env.items()] + [{
-            "name": "GF_SECURITY_ADMIN_PASSWORD",
-            "valueFrom": {"secretKeyRef": {"name": password_secret, "key": GRAFANA_PASSWORD_KEY}}}],
+            "name": "GF_SECURITY_ADMIN_PASSWORD__FILE", "value": f"{GRAFANA_SECRET_DIR}/{GRAFANA_PASSWORD_KEY}"}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         # Grafana's image runs as uid 472 and writes /var/lib/grafana (so no read-only root file system).
         "securityContext": container_security(runAsUser=GRAFANA_UID),
         "volumeMounts": [
             {"name": "ray-tmp", "mountPath": "/tmp/ray", "readOnly": True},
+            {"name": GRAFANA_SECRET_VOLUME, "mountPath": GRAFANA_SECRET_DIR, "readOnly": True},
             {"name": "grafana-provisioning", "mountPath": "/etc/grafana/provisioning/datasources/ray.yaml",
              "subPath": "datasources.yaml"},
             {"name": "grafana-provisioning", "mountPath": "/etc/grafana/provisioning/dashboards/ray.yaml",
@@ -165,9 +173,9 @@ class RayMonitoring(pulumi.ComponentResource):
             string_data={GRAFANA_PASSWORD_KEY: password.result}, opts=on_cluster)
         cm = grafana_config(config_name, args.namespace)
         config = k8s.core.v1.ConfigMap(f"{name}-grafana", metadata=cm["metadata"], data=cm["data"], opts=on_cluster)
-        self.head_sidecars = [grafana_sidecar(args.grafana_image, config_name, secret_name),
+        self.head_sidecars = [grafana_sidecar(args.grafana_image),
                               prometheus_frontend_sidecar(args.prometheus_frontend_image, args.project)]
-        self.head_volumes = [{"name": "grafana-provisioning", "configMap": {"name": config_name}}]
+        self.head_volumes = grafana_volumes(config_name, secret_name)
         self.head_env = head_env()
         self.ready = [viewer, secret, config]
         self.ports = {"grafana": GRAFANA_PORT, "prometheus": PROMETHEUS_PORT}

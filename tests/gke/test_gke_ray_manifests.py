@@ -30,9 +30,9 @@ def spec(**changes) -> rc.RayClusterSpec:
         groups=[rc.WorkerGroup("h200", H200, 0, 4, gpu=True, shm_gb=256),
                 rc.WorkerGroup("cpu", RayNode(cpus=4, memory_gb=16), 1, 3)],
         compute_class="h200-ccc", network_names=NETWORKS, bucket="p-ray-training", idle_timeout_s=900,
-        head_sidecars=[mon.grafana_sidecar("grafana/grafana-oss:12.2.1", "ray-grafana", "ray-grafana-admin"),
+        head_sidecars=[mon.grafana_sidecar("grafana/grafana-oss:12.2.1"),
                        mon.prometheus_frontend_sidecar("gke.gcr.io/prometheus-engine/frontend:v0.15.3-gke.0", "p")],
-        head_volumes=[{"name": "grafana-provisioning", "configMap": {"name": "ray-grafana"}}],
+        head_volumes=mon.grafana_volumes("ray-grafana", "ray-grafana-admin"),
         head_env=mon.head_env(),
     )
     return rc.RayClusterSpec(**{**base, **changes})
@@ -152,8 +152,13 @@ def test_the_head_runs_grafana_and_the_prometheus_frontend_beside_ray():
     env = {e["name"]: e.get("value") for e in ray_head["env"]}
     assert env["RAY_GRAFANA_IFRAME_HOST"] == "http://127.0.0.1:3000"
     assert env["RAY_PROMETHEUS_HOST"] == "http://localhost:9090"
-    password = next(e for e in grafana["env"] if e["name"] == "GF_SECURITY_ADMIN_PASSWORD")
-    assert password["valueFrom"]["secretKeyRef"] == {"name": "ray-grafana-admin", "key": "admin-password"}
+    # The admin password is a file from the Secret, never an environment variable (checkov CKV_K8S_35).
+    env = {e["name"]: e for e in grafana["env"]}
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env and not any("valueFrom" in e for e in env.values())
+    path = env["GF_SECURITY_ADMIN_PASSWORD__FILE"]["value"]
+    mount = next(m for m in grafana["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in head["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"] == {"secretName": "ray-grafana-admin"} and path.endswith("/admin-password")
     ports = {p["name"] for c in head["containers"] for p in c["ports"]}
     assert {"dashboard", "client", "metrics", "as-metrics", "dash-metrics", "grafana", "prometheus"} <= ports
 
