@@ -443,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, TimeoutError) as exc:  # a node that did not come up: its log's last lines
             print(f"error: the cluster did not start: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
             return 1
+        except OSError as exc:  # `ray` missing next to this Python, a port or temp dir we cannot use, ...
+            print(f"error: the cluster did not start: {exc.strerror}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -113,3 +113,13 @@ def test_deploy_hints_work_pasted_into_a_new_shell(tmp_path: Path) -> None:
     assert pasted(with_installed[0]).startswith(f".tools pulumi stack output --stack dev in {project} ")
     assert pasted(with_file[1]) == (f"bin/jobs submit --stack dev --working-dir jobs/examples -- python hello_world.py "
                                     f"in {project} backend= passphrase=unset")  # fmt: skip
+
+
+def test_local_cluster_that_cannot_start_is_one_error_line(tmp_path: Path) -> None:
+    project = project_copy(tmp_path)  # its .venv/bin has python but no `ray` script
+    env = {"PATH": shell_path(tmp_path / "tools"), "HOME": str(tmp_path)}
+    run = subprocess.run([str(project / "bin" / "jobs"), "local-cluster", "--outputs", str(tmp_path / "o.json")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr == f"error: the cluster did not start: No such file or directory: {project}/.venv/bin/ray\n"
+    assert not (tmp_path / "o.json").exists()
