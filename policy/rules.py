@@ -209,6 +209,13 @@ def ray_runs_with_token_auth(s: Subject, config: dict) -> list[str]:
         mode = ((s.props.get("spec") or {}).get("authOptions") or {}).get("mode", "unset")
         if mode != "token":
             return [RAY_WITHOUT_AUTH.format(detail=f"RayCluster authOptions.mode {mode}")]
+    elif s.type == "snowflake:index/service:Service":
+        text = (s.props.get("fromSpecification") or {}).get("text") or ""
+        spec = yaml.safe_load(text) if text and text != SECRET_MASK else {}
+        for container in ((spec or {}).get("spec") or {}).get("containers") or []:
+            mode = (container.get("env") or {}).get("RAY_AUTH_MODE", "unset")
+            if str(container.get("name", "")).startswith("ray-") and mode != "token":
+                return [RAY_WITHOUT_AUTH.format(detail=f"container {container['name']} RAY_AUTH_MODE {mode}")]
     elif s.type == "gcp:compute/instance:Instance":
         script = str(s.props.get("metadataStartupScript") or "")
         if "ray start" in script:  # the head, and the autoscaler config for every worker inside its script

@@ -13,6 +13,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 import pulumi_snowflake as snowflake
 
+from components.ray_auth import TOKEN_ENV as RAY_TOKEN_ENV
 from components.ray_node import capacity_entry
 from components.spcs.access import SpcsAccess, SpcsAccessArgs
 from components.spcs.cluster import PoolArgs, ServiceArgs, SpcsRayCluster, SpcsRayClusterArgs
@@ -44,10 +45,12 @@ from components.spcs.specs import (
 from components.spcs.status_app import SpcsStatusApp, SpcsStatusAppArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs import SpcsConfig, WorkerGroup
+from stacks.secrets import ray_auth_token
 
 ROOT = Path(__file__).resolve().parent.parent
 EAI_PREVIEW_FEATURE = "snowflake_external_access_integration_resource"
 GRAFANA_SECRET = "RAY_GRAFANA_ADMIN_PASSWORD"
+RAY_TOKEN_SECRET = "RAY_AUTH_TOKEN"  # the SECRET object every Ray container reads Ray's token from
 ARTIFACTS_MOUNT, LOGS_MOUNT = "/artifacts", "/raydplogs"
 TOKEN_ENV = "SNOWFLAKE_TOKEN"
 
@@ -99,6 +102,13 @@ def storage_env(cfg: SpcsConfig) -> dict[str, str]:
             "RAY_PLATFORM_STORAGE_MOUNT": ARTIFACTS_MOUNT}
 
 
+def ray_token(cfg: SpcsConfig) -> SecretEnv | None:
+    """Where Ray's token comes from in every Ray container: a Snowflake SECRET into RAY_AUTH_TOKEN."""
+    if cfg.ray_auth == "disabled":
+        return None
+    return SecretEnv(f"{cfg.database}.{cfg.schema_name}.{RAY_TOKEN_SECRET}", RAY_TOKEN_ENV)
+
+
 def head_spec(cfg: SpcsConfig) -> HeadSpec:
     monitoring = None
     if cfg.monitoring:
@@ -107,12 +117,13 @@ def head_spec(cfg: SpcsConfig) -> HeadSpec:
                                           "GF_SECURITY_ADMIN_PASSWORD"))
     return HeadSpec(family=family(cfg.head.instance_family), image=ray_image(cfg), stages=stage_mounts(cfg),
                     ray_cpus=cfg.head.ray_cpus, monitoring=monitoring, jupyter=cfg.jupyter, env=storage_env(cfg),
-                    logs_volume_gib=cfg.head.logs_volume_gib)
+                    logs_volume_gib=cfg.head.logs_volume_gib, ray_token=ray_token(cfg))
 
 
 def worker_spec(cfg: SpcsConfig, w: WorkerGroup, head_host: str) -> WorkerSpec:
     return WorkerSpec(family=family(w.instance_family), image=ray_image(cfg, w), head_host=head_host,
-                      stages=stage_mounts(cfg), resources=dict(w.resources), env=storage_env(cfg))
+                      stages=stage_mounts(cfg), resources=dict(w.resources), env=storage_env(cfg),
+                      ray_token=ray_token(cfg))
 
 
 def capacity(cfg: SpcsConfig) -> dict:
@@ -171,6 +182,9 @@ def build(cfg: SpcsConfig) -> dict:
     if cfg.monitoring:
         grafana_password = _grafana_password(cfg)
         secrets[GRAFANA_SECRET] = grafana_password
+    token = ray_auth_token(cfg)
+    if token is not None:
+        secrets[RAY_TOKEN_SECRET] = token
     head = head_spec(cfg)
     render_head = render_raydp_head_spec if cfg.raydp else render_head_spec
     workers = [
@@ -202,7 +216,7 @@ def build(cfg: SpcsConfig) -> dict:
         "storage": {"uri": f"@{stage_fqn(cfg, cfg.stages.artifacts)}", "endpoint": None,
                     "cluster_mount": ARTIFACTS_MOUNT, "logs": f"@{stage_fqn(cfg, cfg.stages.logs)}"},
         "access": access_output(cfg),
-        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
+        "ray_auth_token": token,
         "serve_url": urls.apply(lambda u: u.get("serve")),
         "spark_ui_url": urls.apply(lambda u: u.get("spark-ui")) if cfg.raydp else None,  # while a Spark session runs
         "head_dns_name": cluster.head_dns_name,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from components.ray_auth import AUTH_MODE_ENV
 from components.ray_node import HeadPorts, RayNode, head_start_args, worker_start_args
 from components.spcs.families import InstanceFamily
 
@@ -102,6 +103,15 @@ class SecretEnv:
     env_var: str
 
 
+def ray_auth(token: SecretEnv | None) -> tuple[dict[str, str], list[dict]]:
+    """Environment and Snowflake secrets of a Ray container: token mode with RAY_AUTH_TOKEN from the SECRET object
+    (never in the spec text), or auth said to be off (unset, Ray turns it on wherever a token file exists)."""
+    if token is None:
+        return {AUTH_MODE_ENV: "disabled"}, []
+    return {AUTH_MODE_ENV: "token"}, [{"snowflakeSecret": {"objectName": token.object_name},
+                                         "secretKeyRef": "secret_string", "envVarName": token.env_var}]
+
+
 @dataclass(frozen=True)
 class Monitoring:
     prometheus_image: str
@@ -120,6 +130,7 @@ class HeadSpec:
     env: dict[str, str] = field(default_factory=dict)
     ports: SpcsRayPorts = SpcsRayPorts()
     logs_volume_gib: int = LOGS_VOLUME_GIB
+    ray_token: SecretEnv | None = None  # Ray's token (env RAY_AUTH_TOKEN); None: Ray without auth
     logs_mount: str | None = "/raydplogs"  # a stage mount path Ray's logs are copied to; None: not copied
     notebooks_mount: str | None = "/artifacts"  # a stage mount path notebooks are copied to (under notebooks/)
 
@@ -134,6 +145,7 @@ class WorkerSpec:
     env: dict[str, str] = field(default_factory=dict)
     ports: SpcsRayPorts = SpcsRayPorts()
     logs_mount: str | None = "/raydplogs"
+    ray_token: SecretEnv | None = None
 
 
 # ------------------------------------------------------------------------------------------- sizing
@@ -338,7 +350,8 @@ def _head(spec: HeadSpec, extra_env: dict[str, str], extra_endpoints: list[dict]
     share = ray_share(spec.family, helpers)
     volumes, mounts = _ray_volumes(share, spec.stages, {"source": "block", "size": f"{spec.logs_volume_gib}Gi"})
     ports = spec.ports
-    env = {"RAY_PLATFORM_NODE": "head", **spec.env, **extra_env}
+    auth_env, auth_secrets = ray_auth(spec.ray_token)
+    env = {"RAY_PLATFORM_NODE": "head", **spec.env, **extra_env, **auth_env}
     if spec.monitoring:
         env |= {"RAY_PROMETHEUS_HOST": f"http://localhost:{PROMETHEUS_PORT}",
                 "RAY_GRAFANA_HOST": f"http://localhost:{GRAFANA_PORT}"}
@@ -353,6 +366,7 @@ def _head(spec: HeadSpec, extra_env: dict[str, str], extra_endpoints: list[dict]
         "image": spec.image,
         "command": container_command(head_command(head_node(spec), ports), background),
         "env": _env(env),
+        **({"secrets": auth_secrets} if auth_secrets else {}),
         "readinessProbe": {"port": ports.dashboard, "path": "/api/gcs_healthz"},
         "volumeMounts": mounts,
         "resources": resources(cpu, memory, share.gpus),
@@ -400,13 +414,15 @@ def _worker(spec: WorkerSpec, name: str, extra_env: dict[str, str], shell_args: 
     share = ray_share(spec.family)
     volumes, mounts = _ray_volumes(share, spec.stages, {"source": "local"})
     ports = spec.ports
+    auth_env, auth_secrets = ray_auth(spec.ray_token)
     container = {
         "name": name,
         "image": spec.image,
         "command": container_command(worker_command(worker_node(spec), f"{spec.head_host}:{ports.gcs}", ports),
                                      log_copies(spec.logs_mount, name), shell_args),
         "env": _env({"RAY_PLATFORM_NODE": name, "RAY_HEAD_ADDRESS": f"{spec.head_host}:{ports.gcs}",
-                     **spec.env, **extra_env}),
+                     **spec.env, **extra_env, **auth_env}),
+        **({"secrets": auth_secrets} if auth_secrets else {}),
         "readinessProbe": {"port": ports.agent_listen, "path": "/api/local_raylet_healthz"},
         "volumeMounts": mounts,
         "resources": resources(share.cpu, share.memory_gib, share.gpus),

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from components.spcs.families import FAMILIES, MIN_POOL_NODES, family
 from components.spcs.specs import ray_share, sidecars
-from stacks.config import ImageReference, Strict, dns_label, duplicates
+from stacks.config import ImageReference, RayAuth, Strict, dns_label, duplicates
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 # Snowflake refuses these as owners of services; they are only used for the admin steps.
@@ -142,7 +142,7 @@ class Images(Strict):
     tag: str | None = None  # with build false: the tag already pushed; default: the Ray version
 
 
-class SpcsConfig(Strict):
+class SpcsConfig(RayAuth):
     environment: Literal["spcs"] = "spcs"
     organization_name: str
     account_name: str

@@ -13,7 +13,7 @@ def test_every_stack_passes_every_rule(stack):
     assert evaluate(stack_subjects(stack)) == []
 
 
-@pytest.mark.parametrize("stack", ["dev", "gke", "gcpvm"])
+@pytest.mark.parametrize("stack", ["dev", "gke", "gcpvm", "spcs"])
 def test_ray_runs_with_token_auth_in_every_stack_as_crossguard_sees_it_and_turning_it_off_is_caught(stack):
     from stacks.offline import preview
     from tests.policy.subjects import subjects
@@ -24,7 +24,8 @@ def test_ray_runs_with_token_auth_in_every_stack_as_crossguard_sees_it_and_turni
     assert auth_violations(preview(stack)) == []
     off = {"ray_auth": "disabled"} | ({"kuberay": '{"install": "helm"}'} if stack == "gke" else {})
     assert auth_violations(preview(stack, off)) == {"dev": ["ray-cpu-0", "ray-cpu-1", "ray-head"],
-                                                    "gke": ["ray-cluster"], "gcpvm": ["head-vm"]}[stack]
+                                                    "gke": ["ray-cluster"], "gcpvm": ["head-vm"],
+                                                    "spcs": ["ray-cpu", "ray-etl", "ray-gpu", "ray-head"]}[stack]
 
 
 def test_a_stack_that_exposes_docker_ports_is_caught_unless_it_opts_in():
@@ -101,6 +102,8 @@ CASES = {
                                                                            "value": "worker"}], "envs": ["A=1"]}),
          Subject("kubernetes:ray.io/v1:RayCluster", "ray", {"spec": {"authOptions": {"mode": "disabled"}}}),
          Subject("kubernetes:ray.io/v1:RayCluster", "ray-old", {"spec": {}}),
+         Subject("snowflake:index/service:Service", "ray-head-svc", {"fromSpecification": {"text": (
+             "spec:\n  containers:\n  - name: ray-head\n    env:\n      RAY_AUTH_MODE: disabled\n")}}),
          Subject("gcp:compute/instance:Instance", "head-vm", {"metadataStartupScript": (
              "docker run --env RAY_AUTH_MODE=token img ray start --head\n- --env=RAY_AUTH_MODE=disabled\n")})],
         "Ray runs without token authentication",
@@ -108,6 +111,9 @@ CASES = {
                                                               "envs": ["RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN=x"]}),
          Subject("docker:index/container:Container", "grafana", {"envs": ["A=1"]}),  # no Ray inside
          Subject("kubernetes:ray.io/v1:RayCluster", "ray", {"spec": {"authOptions": {"mode": "token"}}}),
+         Subject("snowflake:index/service:Service", "ray-head-svc", {"fromSpecification": {"text": (
+             "spec:\n  containers:\n  - name: ray-head\n    env:\n      RAY_AUTH_MODE: token\n"
+             "  - name: grafana\n")}}),
          Subject("gcp:compute/instance:Instance", "head-vm", {"metadataStartupScript": (
              "docker run --env RAY_AUTH_MODE=token img ray start --head\n- --env=RAY_AUTH_MODE=token\n")}),
          Subject("gcp:compute/instance:Instance", "bastion", {"metadataStartupScript": "apt-get update"})]),

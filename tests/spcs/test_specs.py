@@ -34,12 +34,14 @@ STAGES = [StageMount("artifacts", "@RAY_DB.RAY_SCHEMA.RAYDP_ARTIFACTS", "/artifa
           StageMount("logs", "@RAY_DB.RAY_SCHEMA.RAYDPLOGS", "/raydplogs")]
 MONITORING = Monitoring("/ray_db/ray_schema/ray_images/spcs-prometheus:t", "/ray_db/ray_schema/ray_images/spcs-grafana:t",
                         SecretEnv("RAY_DB.RAY_SCHEMA.RAY_GRAFANA_ADMIN_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD"))
+TOKEN = SecretEnv("RAY_DB.RAY_SCHEMA.RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN")
 HEAD = HeadSpec(family("CPU_X64_M"), "/ray_db/ray_schema/ray_images/spcs-ray:t", STAGES, monitoring=MONITORING,
-                env={"RAY_PLATFORM_STORAGE_URI": "@RAY_DB.RAY_SCHEMA.RAYDP_ARTIFACTS"})
+                env={"RAY_PLATFORM_STORAGE_URI": "@RAY_DB.RAY_SCHEMA.RAYDP_ARTIFACTS"}, ray_token=TOKEN)
 DNS = "ray-dev-head.abc123.svc.spcs.internal"
-GPU_WORKER = WorkerSpec(family("GPU_NV_M"), "/ray_db/ray_schema/ray_images/spcs-ray-cuda:t", DNS, STAGES)
+GPU_WORKER = WorkerSpec(family("GPU_NV_M"), "/ray_db/ray_schema/ray_images/spcs-ray-cuda:t", DNS, STAGES,
+                        ray_token=TOKEN)
 CUSTOM_WORKER = WorkerSpec(family("HIGHMEM_X64_S"), "/ray_db/ray_schema/ray_images/etl:1", DNS, STAGES,
-                           resources={"etl": 1})
+                           resources={"etl": 1})  # no token: shows auth said to be off
 
 CASES = {
     "head.yaml": lambda: render_head_spec(HEAD),

@@ -144,6 +144,30 @@ def test_secrets_are_secret_everywhere(spcs):
     assert grafana["secrets"][0]["snowflakeSecret"]["objectName"].endswith(".RAY_GRAFANA_ADMIN_PASSWORD")
 
 
+def test_every_ray_container_reads_rays_token_from_a_snowflake_secret(spcs):
+    token = spcs.outputs["ray_auth_token"]
+    assert len(token) == 64 and "ray_auth_token" in spcs.secret_outputs
+    secret = spcs.get(f"{SF}/secretWithGenericString:SecretWithGenericString", "ray-secret-ray-auth-token")
+    assert secret.inputs["secretString"] == "[secret]" and secret.revealed["secretString"] == token
+    services = [r.name for r in spcs.by_type(f"{SF}/service:Service")]
+    ray_containers = [c for name in services for c in spec_of(spcs, name)["containers"] if c["name"].startswith("ray-")]
+    assert {c["name"] for c in ray_containers} >= {"ray-head", "ray-worker"}
+    for container in ray_containers:
+        assert container["env"]["RAY_AUTH_MODE"] == "token"
+        [ref] = [s for s in container["secrets"] if s["envVarName"] == "RAY_AUTH_TOKEN"]
+        assert ref["secretKeyRef"] == "secret_string"
+        assert ref["snowflakeSecret"]["objectName"].endswith("." + secret.revealed["name"])
+    assert token not in json.dumps([r.revealed for r in spcs.resources if r is not secret])
+
+
+def test_ray_auth_off_is_said_to_every_ray_container():
+    rec = preview("spcs", {"ray_auth": "disabled"}, secret_overrides=SECRETS)
+    assert rec.outputs["ray_auth_token"] is None
+    containers = [c for r in rec.by_type(f"{SF}/service:Service") for c in spec_of(rec, r.name)["containers"]
+                  if c["name"].startswith("ray-")]
+    assert containers and all(c["env"]["RAY_AUTH_MODE"] == "disabled" and "secrets" not in c for c in containers)
+
+
 def test_status_page_uploaded_from_memory_then_created(spcs):
     app = spcs.get(f"{SF}/streamlit:Streamlit", "status-streamlit")
     upload = spcs.get("pulumi-python:dynamic/spcs:StageFiles", "status-upload").revealed
