@@ -280,18 +280,20 @@ def qualify(key: str) -> str:
 # --------------------------------------------------------------------------------------------- running
 
 
-def run_stack(stack: str, config: dict[str, str], secret_keys: set[str] = frozenset()) -> Recording:
+def run_stack(stack: str, config: dict[str, str], secret_keys: set[str] = frozenset(),
+              mocks: pulumi_mocks.Mocks | None = None) -> Recording:
     """Run the program once under mocks with this config; raises pulumi.RunError for a bad config."""
     from stacks.program import main
 
-    return run_program(main, stack, config, secret_keys)
+    return run_program(main, stack, config, secret_keys, mocks)
 
 
 def run_program(program: Callable[[], Any], stack: str = "test", config: dict[str, str] | None = None,
-                secret_keys: set[str] = frozenset()) -> Recording:
-    """Run any Pulumi program function under the recording mocks (components are tested this way)."""
+                secret_keys: set[str] = frozenset(), mocks: pulumi_mocks.Mocks | None = None) -> Recording:
+    """Run any Pulumi program function under the recording mocks (components are tested this way); other
+    mocks (e.g. ones that create the resources in a real Docker engine) may stand in for RealisticMocks."""
     settings.reset_options(project="ray-platform", stack=stack)
-    monitor = RecordingMonitor(RealisticMocks())
+    monitor = RecordingMonitor(mocks or RealisticMocks())
     logger, messages = _recording_logger()
     pulumi.runtime.set_mocks(monitor.mocks, project="ray-platform", stack=stack, preview=False, monitor=monitor,
                              logger=logger)
@@ -338,6 +340,6 @@ def stack_config(stack: str, overrides: dict[str, str] | None = None, secret_ove
 
 
 def preview(stack: str, overrides: dict[str, str] | None = None, secret_overrides: dict[str, str] | None = None,
-            project_dir: Path = PROJECT_DIR) -> Recording:
+            project_dir: Path = PROJECT_DIR, mocks: pulumi_mocks.Mocks | None = None) -> Recording:
     """The offline preview of a stack: its own Pulumi.<stack>.yaml plus `--set` overrides."""
-    return run_stack(stack, *stack_config(stack, overrides, secret_overrides, project_dir))
+    return run_stack(stack, *stack_config(stack, overrides, secret_overrides, project_dir), mocks=mocks)
