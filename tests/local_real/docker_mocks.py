@@ -18,7 +18,6 @@ import re
 import secrets
 import socket
 import string
-import subprocess
 import tarfile
 import threading
 import time
@@ -213,6 +212,20 @@ def _require(condition: bool, name: str, value: Any) -> None:
         raise UnmappedField(f"{name}={value!r} is not carried out by the test engine")
 
 
+def spec_for(typ: str, inputs: dict[str, Any]) -> Spec:
+    """The Engine request for one resource's inputs, through FIELDS; UnmappedField for anything not in it."""
+    fields = FIELDS.get(typ)
+    if fields is None:
+        raise UnmappedField(f"resource type {typ} is not mapped (mapped: {', '.join(FIELDS)})")
+    unknown = sorted(set(inputs) - set(fields))
+    if unknown:
+        raise UnmappedField(f"{typ}.{unknown[0]} is not mapped (mapped: {', '.join(fields)})")
+    spec = Spec()
+    for key, value in inputs.items():
+        fields[key][1](spec, value)
+    return spec
+
+
 def describe() -> str:
     """FIELDS as text, for the README and for a failing test's message."""
     return "\n".join(f"{t}.{f}: {how}" for t, fields in FIELDS.items() for f, (how, _) in fields.items())
@@ -266,17 +279,9 @@ class DockerEngineMocks(pulumi_mocks.Mocks):
 
     def _create(self, args: pulumi_mocks.MockResourceArgs):
         inputs = mask(args.inputs, reveal=True)
-        fields = FIELDS.get(args.typ)
-        if fields is None:
-            raise UnmappedField(f"resource type {args.typ} is not mapped (mapped: {', '.join(FIELDS)})")
-        unknown = sorted(set(inputs) - set(fields))
-        if unknown:
-            raise UnmappedField(f"{args.typ}.{unknown[0]} is not mapped (mapped: {', '.join(fields)})")
+        spec = spec_for(args.typ, inputs)
         if args.typ.startswith("docker:index/") and args.provider and args.provider.split("::")[-1] != self._provider_id:
             raise UnmappedField(f"{args.name}: provider {args.provider} is not the test engine")
-        spec = Spec()
-        for key, value in inputs.items():
-            fields[key][1](spec, value)
         handler = getattr(self, "_" + args.typ.split(":")[-1].split("/")[-1].lower())
         resource_id, outputs = handler(args.name, spec)
         if resource_id is None:
@@ -396,6 +401,3 @@ def _demux(raw: bytes) -> str:
         i += 8 + size
     return b"".join(out).decode(errors="replace") if out else raw.decode(errors="replace")
 
-
-def run_cli(engine: Engine, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "-H", engine.host, *args], capture_output=True, text=True, timeout=120)
