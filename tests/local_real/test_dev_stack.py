@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from components.ray_auth import headers
 from tests.local_real.deploy import Deployment
 
 pytestmark = pytest.mark.real_docker
@@ -32,12 +33,6 @@ EXAMPLES = ROOT / "jobs" / "examples"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def ray_auth_env(outputs: dict[str, Any]) -> dict[str, str]:
-    """What a Ray client needs for this stack: the token, when the stack turned token auth on."""
-    token = outputs.get("ray_auth_token")
-    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if token else {}
 
 
 def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, bytes]:
@@ -64,17 +59,20 @@ def eventually(check, timeout_s: float, interval_s: float = 2.0, what: str = "co
     raise AssertionError(f"{what} not reached in {timeout_s:.0f} s; last: {last!r}")
 
 
-def alive_nodes(deployment: Deployment) -> list:
-    from ray.util.state import list_nodes
+def state_list(deployment: Deployment, resource: str, filters: list | None = None) -> list:
+    """Ray's state API (as `ray list nodes/actors`), with the stack's token in the header."""
+    from ray.util.state import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
 
-    env = ray_auth_env(deployment.outputs)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        return [n for n in list_nodes(address=deployment.outputs["ray_dashboard_url"], timeout=10) if n.state == "ALIVE"]
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    client = StateApiClient(deployment.outputs["ray_dashboard_url"],
+                            headers={"Content-Type": "application/json",
+                                     **headers(deployment.outputs.get("ray_auth_token"))})
+    options = ListApiOptions(timeout=10, filters=filters or [])
+    return client.list(StateResource(resource), options, raise_on_missing_output=False)
+
+
+def alive_nodes(deployment: Deployment) -> list:
+    return [n for n in state_list(deployment, "nodes") if n.state == "ALIVE"]
 
 
 def expected_node_count(outputs: dict[str, Any]) -> int:
@@ -146,6 +144,15 @@ def test_published_ports_answer_on_loopback_only(deployment: Deployment) -> None
             assert not connects(address, port), f"{name} {container_port} answers on {address}:{port}"
 
 
+def test_the_dashboard_takes_only_the_stacks_token(deployment: Deployment) -> None:
+    token = deployment.outputs["ray_auth_token"]
+    assert token, "dev runs Ray with token auth by default"
+    jobs_api = f"{deployment.outputs['ray_dashboard_url']}/api/jobs/"
+    assert http_get(jobs_api)[0] == 401
+    assert http_get(jobs_api, headers("not-the-token"))[0] == 403
+    assert http_get(jobs_api, headers(token))[0] == 200
+
+
 def test_hello_world_job_succeeds(deployment: Deployment) -> None:
     result = jobs_cli(deployment, "submit", "--working-dir", str(EXAMPLES), "--", "python", "hello_world.py")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -157,7 +164,6 @@ def test_hello_world_job_succeeds(deployment: Deployment) -> None:
 def test_training_resumes_after_its_worker_container_crashes(deployment: Deployment) -> None:
     import boto3
     from ray.train.v2._internal.constants import CHECKPOINT_MANAGER_SNAPSHOT_FILENAME
-    from ray.util.state import list_actors
 
     outputs = deployment.outputs
     credentials = outputs["credentials"]
@@ -183,14 +189,7 @@ def test_training_resumes_after_its_worker_container_crashes(deployment: Deploym
     eventually(registered, 300, interval_s=0.5, what="a checkpoint registered by Ray Train in the object store")
 
     # The worker container that runs a training worker, found through Ray's state API and the containers' IPs.
-    saved = dict(os.environ)
-    os.environ.update(ray_auth_env(outputs))
-    try:
-        actors = list_actors(address=outputs["ray_dashboard_url"],
-                             filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    actors = state_list(deployment, "actors", [("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
     node_ips = {n.node_id: n.node_ip for n in alive_nodes(deployment)}
     by_ip = {ip: name for name, ip in container_ips(deployment, deployment.container_names("worker")).items()}
     victims = sorted({by_ip[node_ips[a.node_id]] for a in actors if node_ips.get(a.node_id) in by_ip})
