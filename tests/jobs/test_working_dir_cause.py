@@ -38,7 +38,13 @@ class PackageStore:
 
 
 def unpack(plugin: WorkingDirPlugin) -> Path:
-    asyncio.run(plugin.create(URI, {"working_dir": URI}, RuntimeEnvContext()))
+    # A loop of its own, never installed as the thread's: asyncio.run would leave the main thread without an
+    # event loop, and every Pulumi-mocks test after this one fails with "There is no current event loop".
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(plugin.create(URI, {"working_dir": URI}, RuntimeEnvContext()))
+    finally:
+        loop.close()
     return plugin._get_directory_on_node(URI)
 
 
