@@ -196,6 +196,22 @@ def _auth_modes(text: str) -> list[str]:
     return re.findall(r"RAY_AUTH_MODE[=:]\s*['\"]?(\w+)", text)
 
 
+STAGE_FILES = "pulumi-python:dynamic/spcs:StageFiles"
+
+
+def _spec_without_auth(text: str, where: str = "") -> list[str]:
+    """An SPCS spec (or the app's spec template) with a Ray container not in token mode."""
+    if not text or text == SECRET_MASK:
+        return []
+    # Templates hold `{{ var }}` placeholders, which YAML reads as a mapping: a plain stand-in keeps them parseable.
+    spec = yaml.safe_load(re.sub(r"\{\{[^}]*\}\}", "x", text)) or {}
+    for container in (spec.get("spec") or {}).get("containers") or []:
+        mode = (container.get("env") or {}).get("RAY_AUTH_MODE", "unset")
+        if str(container.get("name", "")).startswith("ray-") and mode != "token":
+            return [RAY_WITHOUT_AUTH.format(detail=f"{where}container {container['name']} RAY_AUTH_MODE {mode}")]
+    return []
+
+
 def ray_runs_with_token_auth(s: Subject, config: dict) -> list[str]:
     """Every Ray process runs with RAY_AUTH_MODE=token, said explicitly (unset, Ray decides by itself)."""
     if s.type == "docker:index/container:Container" and "ray-platform.node" in _labels(s.props):
@@ -210,12 +226,14 @@ def ray_runs_with_token_auth(s: Subject, config: dict) -> list[str]:
         if mode != "token":
             return [RAY_WITHOUT_AUTH.format(detail=f"RayCluster authOptions.mode {mode}")]
     elif s.type == "snowflake:index/service:Service":
-        text = (s.props.get("fromSpecification") or {}).get("text") or ""
-        spec = yaml.safe_load(text) if text and text != SECRET_MASK else {}
-        for container in ((spec or {}).get("spec") or {}).get("containers") or []:
-            mode = (container.get("env") or {}).get("RAY_AUTH_MODE", "unset")
-            if str(container.get("name", "")).startswith("ray-") and mode != "token":
-                return [RAY_WITHOUT_AUTH.format(detail=f"container {container['name']} RAY_AUTH_MODE {mode}")]
+        return _spec_without_auth((s.props.get("fromSpecification") or {}).get("text") or "")
+    elif s.type == STAGE_FILES:  # the Native App's specs, uploaded for its start procedure to create services from
+        files = s.props.get("files")
+        for path, text in sorted(files.items()) if isinstance(files, dict) else []:
+            if str(path).startswith("specs/"):
+                found = _spec_without_auth(str(text), f"{path}: ")
+                if found:
+                    return found
     elif s.type == "gcp:compute/instance:Instance":
         script = str(s.props.get("metadataStartupScript") or "")
         if "ray start" in script:  # the head, and the autoscaler config for every worker inside its script

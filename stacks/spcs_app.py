@@ -26,7 +26,7 @@ from components.spcs.images import (
     ray_image_name,
 )
 from components.spcs.objects import SpcsObjects, SpcsObjectsArgs
-from components.spcs_app.app_files import AppImages, AppShape, app_files
+from components.spcs_app.app_files import APP_RAY_TOKEN, AppImages, AppShape, app_files
 from components.spcs_app.package import ListingArgs, SpcsAppPackage, SpcsAppPackageArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs_app import SpcsAppConfig
@@ -59,7 +59,8 @@ def app_shape(cfg: SpcsAppConfig) -> AppShape:
                        prometheus=path.get("spcs-prometheus"), grafana=path.get("spcs-grafana"))
     return AppShape(head_families=[family(f) for f in cfg.shapes.head_families],
                     worker_families=[family(f) for f in cfg.shapes.worker_families], images=images, raydp=cfg.raydp,
-                    monitoring=cfg.monitoring, jupyter=cfg.jupyter, logs_volume_gib=cfg.shapes.logs_volume_gib)
+                    monitoring=cfg.monitoring, jupyter=cfg.jupyter, logs_volume_gib=cfg.shapes.logs_volume_gib,
+                    ray_token=APP_RAY_TOKEN if cfg.ray_auth == "token" else None)
 
 
 def provider(name: str, cfg, role: str, **kwargs) -> snowflake.Provider:

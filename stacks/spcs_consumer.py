@@ -18,11 +18,13 @@ from components.spcs_app.app_files import APP_GRAFANA_SECRET, APP_STAGES, SERVIC
 from components.spcs_app.consumer import APP_ACCOUNT_PRIVILEGES, SpcsAppInstall, SpcsAppInstallArgs
 from components.versions import RAY_VERSION
 from stacks.config.spcs_consumer import SpcsConsumerConfig
+from stacks.secrets import ray_auth_token
 from stacks.spcs import connection, endpoint_outputs, snowflake_name
 from stacks.spcs_app import access_output, role_and_owner
 
 # What installing and running the app needs beyond the `spcs` owner's grants (seed 000's consumer step 0).
 INSTALL_PRIVILEGES = ("CREATE APPLICATION", "IMPORT SHARE")
+RAY_TOKEN_SECRET = "RAY_AUTH_TOKEN"  # the consumer's SECRET the app's Ray containers read Ray's token from
 
 
 def start_request(cfg: SpcsConsumerConfig, warehouse: str) -> dict:
@@ -55,10 +57,18 @@ def build(cfg: SpcsConsumerConfig) -> dict:
     warehouse = snowflake.Warehouse(
         "warehouse", name=snowflake_name(stack_prefix, "WH"), warehouse_size=cfg.warehouse.size,
         auto_suspend=cfg.warehouse.auto_suspend_s, auto_resume="true", initially_suspended=True, opts=child)
-    integration = None
-    if cfg.egress.hosts:
+    integration = token_secret = None
+    token = ray_auth_token(cfg)
+    if cfg.egress.hosts or token is not None:
         database = snowflake.Database("database", name=cfg.database, opts=kept)
         schema = snowflake.Schema("schema", database=database.name, name=cfg.schema_name, opts=kept)
+    if token is not None:
+        # The value goes in only as a secret input of the provider's resource, never in SQL text.
+        secret = snowflake.SecretWithGenericString(
+            "ray-auth-token-secret", name=RAY_TOKEN_SECRET, database=database.name, schema=schema.name,
+            secret_string=token, opts=child)
+        token_secret = pulumi.Output.concat(database.name, ".", schema.name, ".", secret.name)
+    if cfg.egress.hosts:
         integration = SpcsEgress("egress", SpcsEgressArgs(
             name=snowflake_name(stack_prefix, "EGRESS"), hosts=cfg.egress.hosts, database=database.name,
             schema=schema.name, provider=owner)).integration_name
@@ -67,7 +77,8 @@ def build(cfg: SpcsConsumerConfig) -> dict:
     app = SpcsAppInstall("app", SpcsAppInstallArgs(
         application=cfg.application, listing=cfg.install.name, role=cfg.role,
         warehouse=warehouse.name, request=start_request(cfg, warehouse_name), provider=owner,
-        egress_integration=integration, grantable=APP_ACCOUNT_PRIVILEGES, connection=connection(cfg, cfg.role)))
+        egress_integration=integration, ray_token_secret=token_secret, grantable=APP_ACCOUNT_PRIVILEGES,
+        connection=connection(cfg, cfg.role)))
 
     urls = app.urls
     artifacts = f"@{cfg.application}.{APP_STAGES[0].stage.removeprefix('@')}"
@@ -79,7 +90,7 @@ def build(cfg: SpcsConsumerConfig) -> dict:
         "storage": {"uri": artifacts, "endpoint": None, "cluster_mount": APP_STAGES[0].mount_path,
                     "logs": f"@{cfg.application}.{SERVICES_SCHEMA}.logs"},
         "access": access_output(cfg),
-        "ray_auth_token": None,  # Ray here does not run with token auth yet (no `ray_auth` key for it)
+        "ray_auth_token": token,
         "serve_url": urls.apply(lambda u: u.get("serve")),
         "application": cfg.application,
     }

@@ -99,8 +99,14 @@ class StageMount:
 class SecretEnv:
     """An environment variable filled from a Snowflake generic-string SECRET object (never in the spec text)."""
 
-    object_name: str  # fully qualified, e.g. DB.SCHEMA.RAY_GRAFANA_PASSWORD
+    object_name: str  # fully qualified, e.g. DB.SCHEMA.RAY_GRAFANA_PASSWORD; a reference's name where `reference`
     env_var: str
+    # A Native App reads a consumer's SECRET through a reference: `snowflakeSecret.objectReference` names it
+    # (https://docs.snowflake.com/en/developer-guide/snowpark-container-services/specification-reference).
+    reference: bool = False
+
+    def source(self) -> dict[str, str]:
+        return {"objectReference" if self.reference else "objectName": self.object_name}
 
 
 def ray_auth(token: SecretEnv | None) -> tuple[dict[str, str], list[dict]]:
@@ -108,7 +114,7 @@ def ray_auth(token: SecretEnv | None) -> tuple[dict[str, str], list[dict]]:
     (never in the spec text), or auth said to be off (unset, Ray turns it on wherever a token file exists)."""
     if token is None:
         return {AUTH_MODE_ENV: "disabled"}, []
-    return {AUTH_MODE_ENV: "token"}, [{"snowflakeSecret": {"objectName": token.object_name},
+    return {AUTH_MODE_ENV: "token"}, [{"snowflakeSecret": token.source(),
                                          "secretKeyRef": "secret_string", "envVarName": token.env_var}]
 
 

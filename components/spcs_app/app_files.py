@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from components.ray_auth import TOKEN_ENV
 from components.spcs.families import MIN_POOL_NODES, InstanceFamily
 from components.spcs.spec_lint import lint
 from components.spcs.specs import (
@@ -40,6 +41,10 @@ SERVICES_SCHEMA = "services"
 APP_STAGES = [StageMount("artifacts", f"@{SERVICES_SCHEMA}.artifacts", "/artifacts"),
               StageMount("logs", f"@{SERVICES_SCHEMA}.logs", "/raydplogs")]
 APP_GRAFANA_SECRET = SecretEnv(f"{SERVICES_SCHEMA}.grafana_admin_password", "GF_SECURITY_ADMIN_PASSWORD")
+# Ray's token: a SECRET the consumer owns and binds to this reference (manifest.yml `references`), so the token
+# is never in the app's files, its SQL or query history; every Ray container reads it into RAY_AUTH_TOKEN.
+RAY_TOKEN_REFERENCE = "ray_auth_token"
+APP_RAY_TOKEN = SecretEnv(RAY_TOKEN_REFERENCE, TOKEN_ENV, reference=True)
 REQUIRED_MANIFEST_KEYS = ("manifest_version", "artifacts", "privileges", "references")
 REQUIRED_ARTIFACTS = ("setup_script", "readme", "default_streamlit", "container_services")
 PRIVILEGES = ("BIND SERVICE ENDPOINT", "CREATE COMPUTE POOL", "CREATE WAREHOUSE")
@@ -78,6 +83,7 @@ class AppShape:
     env: dict[str, str] = field(default_factory=lambda: {"RAY_PLATFORM_STORAGE_URI": APP_STAGES[0].stage,
                                                          "RAY_PLATFORM_STORAGE_MOUNT": APP_STAGES[0].mount_path})
     grafana_secret: SecretEnv = APP_GRAFANA_SECRET
+    ray_token: SecretEnv | None = APP_RAY_TOKEN  # None: the provider's explicit `ray_auth: disabled`
 
     def __post_init__(self) -> None:
         if not self.head_families or not self.worker_families:
@@ -99,12 +105,14 @@ def head_spec(shape: AppShape, family: InstanceFamily) -> HeadSpec:
     if shape.monitoring:
         monitoring = Monitoring(shape.images.prometheus, shape.images.grafana, shape.grafana_secret)
     return HeadSpec(family=family, image=shape.images.ray, stages=list(shape.stages), monitoring=monitoring,
-                    jupyter=shape.jupyter, env=dict(shape.env), logs_volume_gib=shape.logs_volume_gib)
+                    jupyter=shape.jupyter, env=dict(shape.env), logs_volume_gib=shape.logs_volume_gib,
+                    ray_token=shape.ray_token)
 
 
 def worker_spec(shape: AppShape, family: InstanceFamily, head_host: str = HEAD_HOST) -> WorkerSpec:
     image = shape.images.ray_cuda if family.has_gpu else shape.images.ray
-    return WorkerSpec(family=family, image=image, head_host=head_host, stages=list(shape.stages), env=dict(shape.env))
+    return WorkerSpec(family=family, image=image, head_host=head_host, stages=list(shape.stages), env=dict(shape.env),
+                      ray_token=shape.ray_token)
 
 
 def spec_files(shape: AppShape) -> dict[str, str]:
@@ -117,7 +125,7 @@ def spec_files(shape: AppShape) -> dict[str, str]:
     for f in shape.worker_families:
         families[spec_path("custom-worker", f)] = f
         template = WorkerSpec(family=f, image="{{ " + IMAGE_VAR + " }}", head_host=HEAD_HOST, stages=list(shape.stages),
-                              env=dict(shape.env))
+                              env=dict(shape.env), ray_token=shape.ray_token)
         files[spec_path("custom-worker", f)] = render_custom_worker_template(template, "{{ " + RESOURCES_VAR + " }}")
     for path, text in files.items():
         sample = fill_template(text, "ray-head.lint.invalid").replace("{{ " + IMAGE_VAR + " }}", shape.images.ray)
@@ -148,6 +156,8 @@ def catalog(shape: AppShape) -> dict:
         "jupyter": shape.jupyter,
         "raydp": shape.raydp,
         "grafana_secret": shape.grafana_secret.object_name if shape.monitoring else None,
+        # start_cluster refuses to start until the consumer bound a SECRET to this reference; None: auth off.
+        "ray_token_reference": shape.ray_token.object_name if shape.ray_token else None,
         "min_pool_nodes": MIN_POOL_NODES,
     }
 

@@ -22,6 +22,7 @@ APP_ACCOUNT_PRIVILEGES = ("BIND SERVICE ENDPOINT", "CREATE COMPUTE POOL")
 ACCOUNT_GRANTS = ", ".join(APP_ACCOUNT_PRIVILEGES)
 APP_ROLE = "APP_USER"
 EGRESS_REFERENCE = "EGRESS_EAI"
+RAY_TOKEN_REFERENCE = "RAY_AUTH_TOKEN"  # manifest.yml's ray_auth_token: a SECRET with Ray's token
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class SpcsAppInstallArgs:
     provider: snowflake.Provider
     connection: dict[str, str]  # account, user, role for the readiness wait; the key comes from the environment
     egress_integration: pulumi.Input[str] | None = None
+    ray_token_secret: pulumi.Input[str] | None = None  # the SECRET's fully qualified name (never its value)
     grantable: tuple[str, ...] = ()  # account privileges `role` holds WITH GRANT OPTION
 
     def __post_init__(self) -> None:
@@ -49,6 +51,16 @@ def install_sql(args: SpcsAppInstallArgs) -> str:
     """CREATE APPLICATION has no IF NOT EXISTS (https://docs.snowflake.com/en/sql-reference/sql/create-application);
     Execute runs it once per install and drops the app on destroy."""
     return f"CREATE APPLICATION {args.application} FROM LISTING '{args.listing}'"
+
+
+def reference_sql(application: str, reference: str, object_type: str, name: pulumi.Input[str],
+                  *privileges: str) -> pulumi.Output[str]:
+    """Binds a consumer object to one of the app's references by name: SYSTEM$REFERENCE takes the object type,
+    its name, PERSISTENT and the privileges granted through it
+    (https://docs.snowflake.com/en/sql-reference/functions/system_reference)."""
+    granted = ", ".join(f"'{p}'" for p in privileges)
+    return pulumi.Output.concat(f"CALL {application}.app_public.register_reference('{reference}', 'ADD', "
+                                f"SYSTEM$REFERENCE('{object_type}', '", name, f"', 'PERSISTENT', {granted}))")
 
 
 def start_sql(application: str, request: dict[str, Any]) -> str:
@@ -78,12 +90,18 @@ class SpcsAppInstall(pulumi.ComponentResource):
             f"{name}-app-role", application_role_name=f'"{app}"."{APP_ROLE}"', parent_account_role_name=args.role,
             opts=self._opts(depends_on=[installed])))
         if args.egress_integration is not None:
-            reference = pulumi.Output.concat(
-                f"CALL {app}.app_public.register_reference('{EGRESS_REFERENCE}', 'ADD', SYSTEM$REFERENCE("
-                "'EXTERNAL ACCESS INTEGRATION', '", args.egress_integration, "', 'PERSISTENT', 'USAGE'))")
+            reference = reference_sql(app, EGRESS_REFERENCE, "EXTERNAL ACCESS INTEGRATION", args.egress_integration,
+                                      "USAGE")
             grants.append(self._sql(
                 f"{name}-egress-reference", reference,
                 f"CALL {app}.app_public.register_reference('{EGRESS_REFERENCE}', 'CLEAR', '')", depends_on=[installed]))
+        if args.ray_token_secret is not None:
+            # The SQL names the SECRET, never its value: the token stays out of query history.
+            reference = reference_sql(app, RAY_TOKEN_REFERENCE, "SECRET", args.ray_token_secret, "READ", "USAGE")
+            grants.append(self._sql(
+                f"{name}-ray-token-reference", reference,
+                f"CALL {app}.app_public.register_reference('{RAY_TOKEN_REFERENCE}', 'CLEAR', '')",
+                depends_on=[installed]))
         # A changed request restarts the cluster: stop the old one first (same pools and services by name).
         start = self._sql(f"{name}-start", start_sql(app, args.request), f"CALL {app}.app_public.stop_cluster()",
                           depends_on=grants, delete_before_replace=True)

@@ -126,6 +126,9 @@ class SpcsAppConfig(Strict):
     raydp: bool = False
     monitoring: bool = True
     jupyter: bool = True
+    # Ray's token authentication in the app's specs: the consumer binds a SECRET holding the token to the app's
+    # `ray_auth_token` reference. `disabled` ships specs that run Ray without auth (the consumer's must match).
+    ray_auth: Literal["token", "disabled"] = "token"
     # Secrets. Besides the provider's own login (like `spcs`), the app's uploads and versions run through
     # snowflake-connector-python, which reads SNOWFLAKE_PRIVATE_KEY(_PATH) from the environment of `pulumi up`.
     private_key: SecretStr | None = None

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from stacks.config import Strict, dns_label, duplicates
+from stacks.config import RayAuth, Strict, dns_label, duplicates
 from stacks.config.spcs import (
     ADMIN_ROLES,
     Egress,
@@ -60,7 +60,7 @@ class NodeGroup(Strict):
     _family = field_validator("instance_family")(known_family)
 
 
-class SpcsConsumerConfig(Strict):
+class SpcsConsumerConfig(RayAuth):
     environment: Literal["spcs_consumer"] = "spcs_consumer"
     organization_name: str
     account_name: str

@@ -13,7 +13,7 @@ def test_every_stack_passes_every_rule(stack):
     assert evaluate(stack_subjects(stack)) == []
 
 
-@pytest.mark.parametrize("stack", ["dev", "gke", "gcpvm", "spcs"])
+@pytest.mark.parametrize("stack", ["dev", "gke", "gcpvm", "spcs", "spcs-app"])
 def test_ray_runs_with_token_auth_in_every_stack_as_crossguard_sees_it_and_turning_it_off_is_caught(stack):
     from stacks.offline import preview
     from tests.policy.subjects import subjects
@@ -25,7 +25,8 @@ def test_ray_runs_with_token_auth_in_every_stack_as_crossguard_sees_it_and_turni
     off = {"ray_auth": "disabled"} | ({"kuberay": '{"install": "helm"}'} if stack == "gke" else {})
     assert auth_violations(preview(stack, off)) == {"dev": ["ray-cpu-0", "ray-cpu-1", "ray-head"],
                                                     "gke": ["ray-cluster"], "gcpvm": ["head-vm"],
-                                                    "spcs": ["ray-cpu", "ray-etl", "ray-gpu", "ray-head"]}[stack]
+                                                    "spcs": ["ray-cpu", "ray-etl", "ray-gpu", "ray-head"],
+                                                    "spcs-app": ["app-files"]}[stack]  # the Native App's specs
 
 
 def test_a_stack_that_exposes_docker_ports_is_caught_unless_it_opts_in():
@@ -105,7 +106,10 @@ CASES = {
          Subject("snowflake:index/service:Service", "ray-head-svc", {"fromSpecification": {"text": (
              "spec:\n  containers:\n  - name: ray-head\n    env:\n      RAY_AUTH_MODE: disabled\n")}}),
          Subject("gcp:compute/instance:Instance", "head-vm", {"metadataStartupScript": (
-             "docker run --env RAY_AUTH_MODE=token img ray start --head\n- --env=RAY_AUTH_MODE=disabled\n")})],
+             "docker run --env RAY_AUTH_MODE=token img ray start --head\n- --env=RAY_AUTH_MODE=disabled\n")}),
+         Subject("pulumi-python:dynamic/spcs:StageFiles", "app-files", {"files": {  # a Native App's spec template
+             "specs/worker-cpu_x64_m.yaml": "spec:\n  containers:\n  - name: ray-worker\n    image: {{ image }}\n"
+                                            "    env:\n      RAY_HEAD_ADDRESS: {{ head_host }}:6379\n"}})],
         "Ray runs without token authentication",
         [Subject("docker:index/container:Container", "head", {"labels": [{"label": "ray-platform.node", "value": "head"}],
                                                               "envs": ["RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN=x"]}),
@@ -116,7 +120,10 @@ CASES = {
              "  - name: grafana\n")}}),
          Subject("gcp:compute/instance:Instance", "head-vm", {"metadataStartupScript": (
              "docker run --env RAY_AUTH_MODE=token img ray start --head\n- --env=RAY_AUTH_MODE=token\n")}),
-         Subject("gcp:compute/instance:Instance", "bastion", {"metadataStartupScript": "apt-get update"})]),
+         Subject("gcp:compute/instance:Instance", "bastion", {"metadataStartupScript": "apt-get update"}),
+         Subject("pulumi-python:dynamic/spcs:StageFiles", "app-files", {"files": {
+             "specs/worker-cpu_x64_m.yaml": "spec:\n  containers:\n  - name: ray-worker\n    image: {{ image }}\n"
+                                            "    env:\n      RAY_AUTH_MODE: token\n", "README.md": "ray-"}})]),
     "secrets-are-secret": (
         [Subject("docker:index/container:Container", "c", {"envs": ["AWS_SECRET_ACCESS_KEY=abc", "A=1"]}),
          Subject("snowflake:index/user:User", "u", {"rsaPublicKey": "x", "password": "plain"})], "looks like a secret",

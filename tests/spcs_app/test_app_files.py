@@ -117,16 +117,15 @@ def test_app_specs_equal_the_spcs_stacks_for_the_same_node_groups(monkeypatch):
     stages and head DNS name (the app's template filled in as `USING (head_host => ...)` does)."""
     monkeypatch.setattr(spcs_stack.pulumi, "get_stack", lambda: "spcs")
     raw, secrets = read_stack_config("spcs")
-    # The app does not run Ray with token auth yet (no SECRET for it in the app): compare with the stack's auth off.
-    cfg = load({**raw, "ray-platform:raydp": "false", "ray-platform:custom_workers": "[]",
-                "ray-platform:ray_auth": "disabled"}, secrets)
+    cfg = load({**raw, "ray-platform:raydp": "false", "ray-platform:custom_workers": "[]"}, secrets)
     dns = "ray-spcs-head.x1y2.svc.spcs.internal"
     head = spcs_stack.head_spec(cfg)
     images = AppImages(spcs_stack.image_path(cfg, "spcs-ray"), spcs_stack.image_path(cfg, "spcs-ray-cuda"),
                        head.monitoring.prometheus_image, head.monitoring.grafana_image)
     shape = AppShape([head.family], [family(w.instance_family) for w in cfg.workers], images,
                      stages=spcs_stack.stage_mounts(cfg), env=spcs_stack.storage_env(cfg),
-                     grafana_secret=head.monitoring.grafana_password, logs_volume_gib=cfg.head.logs_volume_gib)
+                     grafana_secret=head.monitoring.grafana_password, logs_volume_gib=cfg.head.logs_volume_gib,
+                     ray_token=spcs_stack.ray_token(cfg))  # the app's own: a reference (test below)
     files = app_files(APP_DIR, shape, "V1", "Ray")
     catalog = json.loads(files[CATALOG])
     assert files[catalog["head"][head.family.name].lstrip("/")] == spcs_stack.render_head_spec(head)
@@ -135,6 +134,34 @@ def test_app_specs_equal_the_spcs_stacks_for_the_same_node_groups(monkeypatch):
         stack_spec = spcs_stack.render_worker_spec(spcs_stack.worker_spec(cfg, w, dns))
         app_spec = fill_template(files[catalog["worker"][w.instance_family].lstrip("/")], dns)
         assert yaml.safe_load(app_spec) == yaml.safe_load(stack_spec), w.name
+
+
+def ray_containers(files: dict[str, str]) -> list[dict]:
+    return [c for path, text in files.items() if path.startswith("specs/")
+            for c in yaml.safe_load(text.replace("{{ resources }}", "{}"))["spec"]["containers"]
+            if c["name"].startswith("ray-")]
+
+
+def test_every_ray_container_of_the_app_reads_rays_token_through_the_consumers_secret_reference():
+    files = app_files(APP_DIR, SHAPE, "V1", "Ray")
+    containers = ray_containers(files)
+    assert {c["name"] for c in containers} >= {"ray-head", "ray-worker", "ray-custom-worker"}
+    for c in containers:
+        assert c["env"]["RAY_AUTH_MODE"] == "token" and "RAY_AUTH_TOKEN" not in c["env"]
+        assert c["secrets"] == [{"snowflakeSecret": {"objectReference": "ray_auth_token"},
+                                 "secretKeyRef": "secret_string", "envVarName": "RAY_AUTH_TOKEN"}]
+    [reference] = [r["ray_auth_token"] for r in yaml.safe_load(files["manifest.yml"])["references"]
+                   if "ray_auth_token" in r]
+    assert reference["object_type"] == "SECRET" and set(reference["privileges"]) == {"READ", "USAGE"}
+    assert reference["register_callback"] == "app_public.register_reference"
+    assert json.loads(files[CATALOG])["ray_token_reference"] == "ray_auth_token"
+
+
+def test_an_app_with_ray_auth_disabled_says_so_in_every_ray_container():
+    shape = AppShape(SHAPE.head_families, SHAPE.worker_families, IMAGES, ray_token=None)
+    files = app_files(APP_DIR, shape, "V1", "Ray")
+    assert all(c["env"]["RAY_AUTH_MODE"] == "disabled" and "secrets" not in c for c in ray_containers(files))
+    assert json.loads(files[CATALOG])["ray_token_reference"] is None
 
 
 def test_render_manifest_refuses_a_manifest_without_privileges():
@@ -190,6 +217,16 @@ def test_start_cluster_creates_pools_and_services_from_the_shipped_specs():
     ]
     assert any(s.startswith("CREATE SECRET IF NOT EXISTS services.grafana_admin_password") for s in session.statements)
     assert out["head_dns_name"] == "ray-head.ab12.svc.spcs.internal"
+
+
+def test_start_cluster_refuses_to_start_without_rays_token_bound():
+    catalog = json.loads(app_files(APP_DIR, SHAPE, "V1", "Ray")[CATALOG])
+    # the first answer whose prefix matches is taken: the unbound token reference before ANSWERS' bound ones
+    session = FakeSession({"SELECT SYSTEM$GET_ALL_REFERENCES('ray_auth_token')": [{"REFS": "[]"}], **ANSWERS})
+    request = {"head": {"instance_family": "CPU_X64_M"}, "workers": []}
+    with pytest.raises(ValueError, match="start_cluster: reference ray_auth_token is not bound"):
+        procedures().start_cluster(session, request, catalog)
+    assert not [s for s in session.statements if s.startswith("CREATE")]
 
 
 def test_start_cluster_refuses_families_the_version_has_no_spec_for():

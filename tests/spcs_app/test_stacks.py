@@ -137,6 +137,45 @@ def test_consumer_sql_and_reverts(consumer_stack):
         {"name": "gpu", "instance_family": "GPU_NV_S", "min_nodes": 1, "max_nodes": 2}]}
 
 
+def test_consumer_gives_the_app_rays_token_through_a_secret_it_never_writes_in_sql(consumer_stack):
+    rec = consumer_stack
+    token = rec.outputs["ray_auth_token"]
+    assert len(token) == 64 and "ray_auth_token" in rec.secret_outputs
+    secret = rec.get(f"{SF}/secretWithGenericString:SecretWithGenericString", "ray-auth-token-secret")
+    assert secret.inputs["secretString"] == "[secret]" and secret.revealed["secretString"] == token
+    assert secret.provider == "snowflake-consumer"
+    reference = rec.get(EXECUTE, "app-ray-token-reference").inputs
+    assert reference == {
+        "execute": "CALL RAY_APP.app_public.register_reference('RAY_AUTH_TOKEN', 'ADD', SYSTEM$REFERENCE('SECRET', "
+                   "'RAY_CONSUMER_DB.RAY_CONSUMER_SCHEMA.RAY_AUTH_TOKEN', 'PERSISTENT', 'READ', 'USAGE'))",
+        "revert": "CALL RAY_APP.app_public.register_reference('RAY_AUTH_TOKEN', 'CLEAR', '')"}
+    assert depends(rec, EXECUTE, "app-ray-token-reference", f"{EXECUTE}::app-application")
+    assert depends(rec, EXECUTE, "app-start", f"{EXECUTE}::app-ray-token-reference")  # bound before start
+    # No SQL (nor any other input) carries the token: only the SECRET's own secret input does.
+    sql = [r.revealed for r in rec.resources if r is not secret]
+    assert sql and token not in json.dumps(sql)
+
+
+def test_consumer_with_ray_auth_disabled_binds_no_token():
+    rec = preview("spcs-consumer", overrides={"ray_auth": "disabled"}, secret_overrides={"private_key": FAKE_PEM})
+    assert rec.outputs["ray_auth_token"] is None
+    assert rec.by_type(f"{SF}/secretWithGenericString:SecretWithGenericString") == []
+    assert "app-ray-token-reference" not in {r.name for r in rec.by_type(EXECUTE)}
+
+
+@pytest.mark.parametrize(("auth", "mode"), [("token", "token"), ("disabled", "disabled")])
+def test_provider_ships_specs_whose_ray_containers_follow_ray_auth(auth, mode):
+    rec = preview("spcs-app", overrides={"ray_auth": auth}, secret_overrides=SECRETS)
+    files = rec.get(FILES, "app-files").inputs["files"]
+    containers = [c for path, text in files.items() if path.startswith("specs/")
+                  for c in yaml.safe_load(text.replace("{{ resources }}", "{}"))["spec"]["containers"]
+                  if c["name"].startswith("ray-")]
+    assert containers and all(c["env"]["RAY_AUTH_MODE"] == mode for c in containers)
+    bound = [c["secrets"] for c in containers if "secrets" in c]
+    assert bound == ([[{"snowflakeSecret": {"objectReference": "ray_auth_token"}, "secretKeyRef": "secret_string",
+                        "envVarName": "RAY_AUTH_TOKEN"}]] * len(containers) if auth == "token" else [])
+
+
 def test_consumer_outputs_come_from_the_apps_endpoints(consumer_stack):
     out = consumer_stack.outputs
     ready = consumer_stack.get(READY, "app-endpoints").revealed

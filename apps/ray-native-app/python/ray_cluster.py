@@ -118,6 +118,19 @@ def egress_clause(session: Any) -> str:
     return f" EXTERNAL_ACCESS_INTEGRATIONS = (reference('{EGRESS_REFERENCE}'))" if refs else ""
 
 
+def require_token(session: Any, catalog: dict, name: str) -> None:
+    """Specs with Ray's token read it through the `ray_auth_token` reference: without a bound SECRET no Ray
+    container could start, so say so before creating anything."""
+    reference = catalog.get("ray_token_reference")
+    if not reference:
+        return
+    bound = rows(session, f"SELECT SYSTEM$GET_ALL_REFERENCES('{reference}') AS refs")
+    if not (bound and json.loads(bound[0]["refs"] or "[]")):
+        raise ValueError(f"{name}: reference {reference} is not bound (allowed: a generic-string SECRET holding Ray's "
+                         f"token, bound with register_reference('{reference}', 'ADD', SYSTEM$REFERENCE('SECRET', "
+                         "'<db.schema.secret>', 'PERSISTENT', 'READ', 'USAGE')))")
+
+
 def create_pool(app: str, group: str, family: str, low: int, high: int) -> str:
     return (f"CREATE COMPUTE POOL IF NOT EXISTS {pool_name(app, group)} MIN_NODES = {low} MAX_NODES = {high} "
             f"INSTANCE_FAMILY = {family} AUTO_RESUME = TRUE AUTO_SUSPEND_SECS = {AUTO_SUSPEND_SECS}")
@@ -167,6 +180,7 @@ def start_cluster(session: Any, request: Any, catalog: dict | None = None) -> st
     """Head first (workers need its DNS name), then a pool and a service per worker group."""
     catalog = catalog or load_catalog()
     request = checked("start_cluster", request, catalog)
+    require_token(session, catalog, "start_cluster")
     app = app_name(session)
     tail = service_tail(session, request)
     if catalog.get("grafana_secret"):
@@ -192,6 +206,7 @@ def resize_cluster(session: Any, request: Any, catalog: dict | None = None) -> s
     the warehouse is set on every service. The head stays (its family changes by stop and start)."""
     catalog = catalog or load_catalog()
     request = checked("resize_cluster", request, catalog)
+    require_token(session, catalog, "resize_cluster")
     app = app_name(session)
     pools = {str(p["name"]).upper(): p for p in rows(session, f"SHOW COMPUTE POOLS LIKE '{app}\\_%'")}
     head_pool = pools.get(pool_name(app, "head"))
