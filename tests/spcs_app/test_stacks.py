@@ -156,6 +156,13 @@ def test_consumer_gives_the_app_rays_token_through_a_secret_it_never_writes_in_s
     assert sql and token not in json.dumps(sql)
 
 
+def test_job_client_sends_the_consumers_token_past_snowflake_ingress(consumer_stack):
+    from jobs.auth import request_headers
+
+    token = consumer_stack.outputs["ray_auth_token"]
+    assert request_headers(consumer_stack.outputs, {}) == {"X-Ray-Authorization": f"Bearer {token}"}
+
+
 def test_consumer_with_ray_auth_disabled_binds_no_token():
     rec = preview("spcs-consumer", overrides={"ray_auth": "disabled"}, secret_overrides={"private_key": FAKE_PEM})
     assert rec.outputs["ray_auth_token"] is None
