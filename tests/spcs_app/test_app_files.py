@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,22 @@ def test_every_ray_container_of_the_app_reads_rays_token_through_the_consumers_s
     assert reference["object_type"] == "SECRET" and set(reference["privileges"]) == {"READ", "USAGE"}
     assert reference["register_callback"] == "app_public.register_reference"
     assert json.loads(files[CATALOG])["ray_token_reference"] == "ray_auth_token"
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("path", ["specs/head-cpu_x64_m.yaml", "specs/worker-gpu_nv_s.yaml",
+                                  "specs/custom-worker-cpu_x64_m.yaml"])
+def test_app_spec_matches_golden(path):
+    """The app's specs as shipped (Ray's token through the secret reference). Regenerate after an intended change:
+    UPDATE_GOLDEN=1 python -m pytest tests/spcs_app"""
+    text = app_files(APP_DIR, SHAPE, "V1", "Ray")[path]
+    golden = GOLDEN / Path(path).name
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
 
 
 def test_an_app_with_ray_auth_disabled_says_so_in_every_ray_container():
