@@ -8,6 +8,7 @@ real-looking values. Tests and `python -m stacks.preview` both use this; no CLI,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -293,6 +294,10 @@ def run_program(program: Callable[[], Any], stack: str = "test", config: dict[st
     """Run any Pulumi program function under the recording mocks (components are tested this way); other
     mocks (e.g. ones that create the resources in a real Docker engine) may stand in for RealisticMocks."""
     settings.reset_options(project="ray-platform", stack=stack)
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:  # an earlier asyncio.run() in this process left none; Pulumi's runtime needs one
+        asyncio.set_event_loop(asyncio.new_event_loop())
     monitor = RecordingMonitor(mocks or RealisticMocks())
     logger, messages = _recording_logger()
     pulumi.runtime.set_mocks(monitor.mocks, project="ray-platform", stack=stack, preview=False, monitor=monitor,

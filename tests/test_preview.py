@@ -220,3 +220,12 @@ def test_output_cut_short_by_head_is_not_a_traceback():
                             shell=True, executable="/bin/bash", cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
     assert result.stdout == "0\n"
+
+
+def test_a_preview_runs_after_asyncio_run_in_the_same_process():
+    """asyncio.run() leaves the main thread without an event loop; Pulumi's runtime needs one (CrossGuard and other
+    in-process previews ran after such a test and failed)."""
+    import asyncio
+
+    asyncio.run(asyncio.sleep(0))
+    assert preview("dev").environment == "local"
