@@ -308,7 +308,8 @@ def run_program(program: Callable[[], Any], stack: str = "test", config: dict[st
     outputs, secret_outputs = _sync_await(_resolve_outputs(settings.get_root_resource().outputs))
     environment = outputs.get("environment")
     return Recording(stack, environment, monitor.recorded, outputs, secret_outputs,
-                     [m.getMessage() for m in messages if m.levelno >= logging.WARNING], monitor.mocks.made_up)
+                     [m.getMessage() for m in messages if m.levelno >= logging.WARNING],
+                     getattr(monitor.mocks, "made_up", set()))
 
 
 def _recording_logger() -> tuple[logging.Logger, list[logging.LogRecord]]:
