@@ -45,6 +45,6 @@ def test_commands_use_the_venv_not_a_bare_python(doc):
         for command in commands:
             command = command.split(" -- ")[0]
             if re.search(r"(^|[\s(])python3? (-m (?!venv)|benchmarks/)", command) and not re.search(
-                    r"(\.venv/bin/|bin/venv )python", command):
+                    r"(\.venv(-test)?/bin/|bin/venv )python", command):
                 bad.append(f"{i}: {line.strip()}")
     assert bad == []
