@@ -2,7 +2,7 @@
 temp dir, started by the test session and stopped by its PID (never `systemctl`, never another engine's files).
 
 It runs with no default bridge (`--bridge=none`, so no `docker0` that could clash with another engine on the
-machine) and its own address pool; user-defined networks, NAT and published ports work as usual. Storage:
+machine) and its own address pool (address_pool); user-defined networks, NAT and published ports work as usual. Storage:
 overlay2 where the kernel allows it, vfs otherwise; without usable iptables, `--iptables=false` (published ports
 then go through docker-proxy, which still binds only the address asked for).
 """
@@ -23,7 +23,12 @@ ATTEMPTS = (
     ["--storage-driver=vfs"],
     ["--storage-driver=vfs", "--iptables=false"],
 )
-ADDRESS_POOL = "base=10.213.0.0/16,size=24"
+
+
+def address_pool(pid: int) -> str:
+    """Networks of this engine come from a /16 of its own (by the test's PID), so two test sessions on one machine
+    (each with its own engine) never give their bridges the same subnet."""
+    return f"base=10.{160 + pid % 64}.0.0/16,size=24"
 
 
 class EngineUnavailable(RuntimeError):
@@ -87,7 +92,8 @@ def start(timeout_s: float = 60) -> Engine:
         log = root / "dockerd.log"
         command = [
             "dockerd", f"--data-root={root / 'data'}", f"--exec-root={root / 'exec'}", f"--pidfile={root / 'dockerd.pid'}",
-            f"-H=unix://{root / 'docker.sock'}", "--bridge=none", f"--default-address-pool={ADDRESS_POOL}", *flags,
+            f"-H=unix://{root / 'docker.sock'}", "--bridge=none", f"--default-address-pool={address_pool(os.getpid())}",
+            *flags,
         ]
         with log.open("wb") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
