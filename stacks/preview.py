@@ -1,10 +1,10 @@
-"""Offline preview: `./bin/preview STACK [--json | --diff BASE.json | --graph] [--set KEY=VALUE ...]`.
+"""Offline preview: `./bin/preview STACK [--json | --cost | --diff BASE.json | --graph] [--set KEY=VALUE ...]`.
 
 `./bin/preview` creates .venv and runs `python -m stacks.preview` in it. It runs the real program under
 Pulumi mocks with the stack's own Pulumi.STACK.yaml (no Pulumi CLI, Docker or cloud account), checks nested
-inputs against the provider SDKs, and prints a table, JSON, a diff against an earlier JSON, or a Mermaid
-graph. A bad config fails exactly as `pulumi up` would; documentation placeholders left in the stack file
-are warnings (errors with --for-deploy, which bin/deploy uses).
+inputs against the provider SDKs, and prints a table, JSON, what the stack costs per hour (stacks/cost.py),
+a diff against an earlier JSON, or a Mermaid graph. A bad config fails exactly as `pulumi up` would;
+documentation placeholders left in the stack file are warnings (errors with --for-deploy, which bin/deploy uses).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 
+from stacks import cost
 from stacks.errors import ConfigError
 from stacks.offline import PROJECT_DIR, Recording, flatten, preview, qualify
 from stacks.sdk_check import check_inputs
@@ -158,9 +159,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a config key with a secret value")
     parser.add_argument("--diff", metavar="BASE.json", help="what changes against an earlier --json output")
     parser.add_argument("--graph", action="store_true", help="print a Mermaid diagram")
+    parser.add_argument("--cost", action="store_true", help="print what the stack costs per hour at min and max scale")
+    parser.add_argument("--credit-price", type=float, metavar="USD",
+                        help="price of one Snowflake credit (default: prices/snowflake.yaml credit_price)")
     parser.add_argument("--for-deploy", action="store_true",
                         help="fail on documentation placeholders left in the stack file (bin/deploy uses this)")
     args = parser.parse_args(argv)
+    if args.credit_price is not None and args.credit_price <= 0:
+        raise SystemExit(f"error: --credit-price {args.credit_price}: a credit costs more than 0 USD "
+                         "(allowed: a positive number, e.g. 3.00 for the Enterprise edition)")
     overrides, secret_overrides = _pairs(args.set, "--set"), _pairs(args.set_secret, "--set-secret")
     base = read_base(args.diff) if args.diff else None
     try:
@@ -186,10 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     for line in found + recording.warnings:
         print(f"warning: {line}", file=sys.stderr)
     document = recording.to_json()
+    document["cost"] = cost.cost(document, args.credit_price)
     if base is not None:
         print(diff(base, document))
     elif args.graph:
         print(graph(recording))
+    elif args.cost:
+        print(cost.text(document["cost"]))
     elif args.json:
         print(json.dumps(document, indent=2, sort_keys=False))
     else:
