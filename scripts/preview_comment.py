@@ -1,4 +1,5 @@
-"""Build the pull-request comment of offline previews: for every stack, the `--diff` of the PR against the base.
+"""Build the pull-request comment of offline previews: for every stack, its cost per hour before and after the
+change (stacks/cost.py) and the `--diff` of the PR against the base.
 
   python scripts/preview_comment.py BASE_DIR OUT.md
 BASE_DIR holds `<stack>.json` from `python -m stacks.preview <stack> --json` run on the base branch (a stack
@@ -14,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stacks.cost import cost  # noqa: E402
 from stacks.offline import preview  # noqa: E402
 from stacks.preview import diff  # noqa: E402
 
@@ -24,16 +26,36 @@ def stacks() -> list[str]:
     return sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 
 
+def cost_line(base: dict | None, head: dict) -> str:
+    """Min and max cost per hour before and after, and the delta; base None: a stack new in this PR."""
+    after = cost(head)
+    # A base written before `--json` had `cost` is priced now from its recorded resources.
+    before = None if base is None else base.get("cost") or cost(base)
+    currency = after["currency"]
+    parts = []
+    for end in ("min", "max"):
+        new = after["per_hour"][end]
+        if before is None:
+            parts.append(f"{end} {new:.2f} (new stack)")
+        else:
+            old = before["per_hour"][end]
+            parts.append(f"{end} {old:.2f} → {new:.2f} ({new - old:+.2f})")
+    unknown = f"; not priced: {', '.join(after['unknown'])}" if after["unknown"] else ""
+    return f"Cost per hour ({currency}, prices as of {after['prices_as_of']}): {', '.join(parts)}{unknown}"
+
+
 def section(stack: str, base_dir: Path) -> str:
     base_file = base_dir / f"{stack}.json"
-    base = json.loads(base_file.read_text()) if base_file.exists() else {"resources": [], "outputs": {}}
+    base_doc = json.loads(base_file.read_text()) if base_file.exists() else None
+    base = base_doc or {"resources": [], "outputs": {}}
     try:
         head = preview(stack).to_json()
     except Exception as exc:  # noqa: BLE001 a broken stack is reported in the comment, not hidden
         return f"### `{stack}`\n\n:x: the offline preview failed:\n\n```\n{exc}\n```\n"
     text = diff(base, head)
     summary = text.splitlines()[0]
-    return f"<details><summary><code>{stack}</code>: {summary}</summary>\n\n```diff\n{text}\n```\n</details>\n"
+    return f"**`{stack}`** {cost_line(base_doc, head)}\n\n" \
+        f"<details><summary><code>{stack}</code>: {summary}</summary>\n\n```diff\n{text}\n```\n</details>\n"
 
 
 def main(argv: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -109,3 +110,23 @@ def test_cli_cost_and_json_cost_object(capsys):
     obj = json.loads(capsys.readouterr().out)["cost"]
     assert {"currency", "per_hour", "by_item", "prices_as_of", "source"} <= obj.keys()
     assert set(obj["per_hour"]) == {"min", "max"}
+
+
+def _comment_module():
+    spec = importlib.util.spec_from_file_location("preview_comment", ROOT / "scripts" / "preview_comment.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pr_comment_shows_cost_before_after_and_delta():
+    comment = _comment_module()
+    base, head = document("gcpvm", worker_types=GCPVM_WORKERS % 4), document("gcpvm", worker_types=GCPVM_WORKERS % 8)
+    price = next(i["price"] for i in cost.cost(head)["by_item"] if i["name"] == "node type cpu")
+    before, after = cost.cost(base)["per_hour"], cost.cost(head)["per_hour"]
+    line = comment.cost_line(base, head)  # a base JSON from before `cost` existed is priced from its resources
+    assert after["max"] - before["max"] == pytest.approx(4 * price, abs=0.01)
+    assert f"max {before['max']:.2f} → {after['max']:.2f} (+{after['max'] - before['max']:.2f})" in line
+    assert f"min {before['min']:.2f} → {after['min']:.2f} (+0.00)" in line
+    assert comment.cost_line({**base, "cost": cost.cost(base)}, head) == line
+    assert "(new stack)" in comment.cost_line(None, head)
