@@ -1,0 +1,92 @@
+"""Regional Compute Engine quota a gke or gcpvm stack needs at maximum scale, checked against the project's.
+
+  python -m stacks.quota STACK [--list]
+Needs are derived from the cost items (stacks/cost.py), so they follow what the preview records: every node at
+its maximum, vCPUs, GPUs and local SSD of its machine type (prices/gcp.yaml `machine_types`). Spot and DWS
+flex-start VMs count against the PREEMPTIBLE_ metrics (https://cloud.google.com/compute/resource-usage#preemptible_quotas).
+bin/deploy runs it: with gcloud credentials it compares with `gcloud compute regions describe` and stops with one
+error line per short quota; without gcloud it says the check was skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+
+from stacks import cost
+from stacks.errors import ConfigError
+from stacks.offline import preview
+
+
+def needs(document: dict) -> tuple[str, str, dict[str, int]]:
+    """(project, region, {quota metric: amount at max scale}) of a gke or gcpvm preview document."""
+    machines = cost.load_prices("gcp").get("machine_types", {})
+    result: dict[str, int] = {}
+    region = ""
+    for item in cost.cost(document)["by_item"]:
+        facts = machines.get(item["sku"])
+        if facts is None or not item["max"]:
+            continue  # fees, and types cost.py already names as unknown
+        region = item["region"]
+        prefix = "" if item["model"] == "on-demand" else "PREEMPTIBLE_"
+        amounts = {f"{prefix}CPUS": facts["vcpus"]}
+        if not prefix and facts.get("family"):  # per-family quotas exist for general-purpose families (N2_CPUS)
+            amounts[f"{facts['family']}_CPUS"] = facts["vcpus"]
+        if facts.get("gpus"):
+            amounts[f"{prefix}{facts['gpu_metric']}"] = facts["gpus"]
+        if facts.get("local_ssd_gb"):
+            amounts["PREEMPTIBLE_LOCAL_SSD_GB" if prefix else "LOCAL_SSD_TOTAL_GB"] = facts["local_ssd_gb"]
+        for metric, amount in amounts.items():
+            result[metric] = result.get(metric, 0) + amount * item["max"]
+    project = next((r["inputs"]["project"] for r in document["resources"] if r["inputs"].get("project")), "")
+    return project, region, dict(sorted(result.items()))
+
+
+def shortfalls(required: dict[str, int], quotas: list[dict]) -> list[str]:
+    """One line per metric whose free quota (limit - usage) is below what the stack needs at max scale."""
+    free = {q["metric"]: q["limit"] - q.get("usage", 0) for q in quotas}
+    return [f"{metric}: the stack needs {amount} at maximum scale, {free.get(metric, 0):g} free"
+            + ("" if metric in free else " (no such quota in this region)")
+            for metric, amount in required.items() if free.get(metric, 0) < amount]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stacks.quota", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack")
+    parser.add_argument("--list", action="store_true", help="only list the quota needed; do not call gcloud")
+    args = parser.parse_args(argv)
+    try:
+        document = preview(args.stack).to_json()
+    except ConfigError as exc:
+        print(f"error: {exc.report()}", file=sys.stderr)
+        return 2
+    if document.get("environment") not in ("gke", "gcpvm"):
+        return 0
+    project, region, required = needs(document)
+    if args.list:
+        print(f"Regional quota {args.stack} needs at maximum scale ({region}):")
+        print("\n".join(f"  {metric}: {amount}" for metric, amount in required.items()))
+        return 0
+    if not shutil.which("gcloud"):
+        print("warning: gcloud not found: regional quota not checked", file=sys.stderr)
+        return 0
+    run = subprocess.run(["gcloud", "compute", "regions", "describe", region, "--project", project, "--format=json"],
+                         capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        print(f"warning: `gcloud compute regions describe {region}` failed, quota not checked: "
+              f"{run.stderr.strip().splitlines()[-1:] or ''}", file=sys.stderr)
+        return 0
+    short = shortfalls(required, json.loads(run.stdout).get("quotas", []))
+    if short:
+        print(f"error: regional quota in {region} (project {project}) is too small for {args.stack} at maximum scale; "
+              "request more (https://cloud.google.com/docs/quotas/view-manage) or lower max_nodes:\n"
+              + "\n".join(f"  {line}" for line in short), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
