@@ -56,6 +56,21 @@ def _gcp_price(table: dict, sku: str, model: str, region: str) -> tuple[float | 
     return None, "node-hour"
 
 
+def _accelerators(config: dict, sku: str, table: dict) -> str:
+    """Attached GPUs not bundled in the machine type's price, as "N x TYPE" (a3/a2/g2 prices include theirs)."""
+    bundled = (table.get("machine_types") or {}).get(sku, {}).get("gpus")
+    extra = [f"{a.get('count', a.get('acceleratorCount', 1))} x {a.get('type', a.get('acceleratorType', '?'))}"
+             for a in config.get("guestAccelerators") or config.get("guest_accelerators") or []]
+    return "" if bundled or not extra else " + " + ", ".join(extra)
+
+
+def _gcp_item(name: str, sku: str, model: str, region: str, low: int, high: int, config: dict, table: dict) -> Item:
+    """A GCE machine; separately billed GPUs are not in the table yet, so such an item is unknown, never cheaper."""
+    gpus = _accelerators(config, sku, table)
+    price, unit = (None, "node-hour") if gpus else _gcp_price(table, sku, model, region)
+    return Item(name, "gcp", sku + gpus, model, region, int(low), int(high), price, unit)
+
+
 def _pool_model(config: dict) -> str:
     return "spot" if config.get("spot") or config.get("preemptible") else \
         "flex-start" if config.get("flexStart") else "on-demand"
@@ -78,9 +93,8 @@ def _gke(resources: list[dict], table: dict) -> list[Item]:
                 low = high = inputs.get("nodeCount", inputs.get("initialNodeCount", 0)) * zones
             region, model = inputs.get("location", ""), _pool_model(config)
             sku = config.get("machineType", "e2-medium")  # GKE's default machine type
-            price, unit = _gcp_price(table, sku, model, region)
-            items.append(Item(f"node pool {inputs.get('name', r['name'])}", "gcp", sku, model, region,
-                              int(low), int(high), price, unit))
+            items.append(_gcp_item(f"node pool {inputs.get('name', r['name'])}", sku, model, region, low, high,
+                                   config, table))
     return items
 
 
@@ -100,18 +114,16 @@ def _gcpvm(resources: list[dict], table: dict) -> list[Item]:
         config = _autoscaler_config(inputs.get("metadataStartupScript") or "") or {}
         region = (config.get("provider") or {}).get("region") or inputs.get("zone", "").rsplit("-", 1)[0]
         model = "spot" if (inputs.get("scheduling") or {}).get("preemptible") else "on-demand"
-        price, unit = _gcp_price(table, inputs["machineType"], model, region)
-        items.append(Item(f"vm {r['name']}", "gcp", inputs["machineType"], model, region, 1, 1, price, unit))
+        items.append(_gcp_item(f"vm {r['name']}", inputs["machineType"], model, region, 1, 1, inputs, table))
         head = config.get("head_node_type")
         for name, node in (config.get("available_node_types") or {}).items():
             if name == head:
                 continue  # the head is the VM above, not one the autoscaler launches
             node_config = node.get("node_config") or {}
             model = "spot" if (node_config.get("scheduling") or {}).get("preemptible") else "on-demand"
-            sku = node_config.get("machineType", "?")
-            price, unit = _gcp_price(table, sku, model, region)
-            items.append(Item(f"node type {name}", "gcp", sku, model, region, int(node.get("min_workers", 0)),
-                              int(node.get("max_workers", config.get("max_workers", 0))), price, unit))
+            items.append(_gcp_item(f"node type {name}", node_config.get("machineType", "?"), model, region,
+                                   node.get("min_workers", 0), node.get("max_workers", config.get("max_workers", 0)),
+                                   node_config, table))
     return items
 
 

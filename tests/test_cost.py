@@ -130,3 +130,12 @@ def test_pr_comment_shows_cost_before_after_and_delta():
     assert f"min {before['min']:.2f} → {after['min']:.2f} (+0.00)" in line
     assert comment.cost_line({**base, "cost": cost.cost(base)}, head) == line
     assert "(new stack)" in comment.cost_line(None, head)
+
+
+def test_gpus_billed_apart_from_the_machine_are_unknown_not_free():
+    doc = document("gcpvm")
+    head = next(r for r in doc["resources"] if r["type"] == cost.GCE_INSTANCE)
+    head["inputs"]["guestAccelerators"] = [{"count": 1, "type": "nvidia-tesla-t4"}]
+    result = cost.cost(doc)
+    assert result["unknown"] == ["vm head-vm: n2-standard-8 + 1 x nvidia-tesla-t4 (on-demand, us-west1)"]
+    assert cost.cost(document("gke"))["unknown"] == []  # A3 Ultra's eight H200s are in its machine price
