@@ -198,6 +198,7 @@ def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[st
                      {"min": round(i.per_hour[0], 4), "max": round(i.per_hour[1], 4)}} for i in items],
         "unknown": [f"{i.name}: {i.sku} ({i.model}, {i.region})" for i in items if i.price is None],
         "prices_as_of": table["as_of"],
+        "prices_checked": table.get("checked") is True,
         "source": f"prices/{provider}.yaml",
     }
     if environment.startswith("spcs"):
@@ -221,6 +222,9 @@ def text(result: dict[str, Any]) -> str:
     currency, total = result["currency"], result["per_hour"]
     lines += ["", f"Total per hour: {total['min']:.2f} {currency} at minimum scale, {total['max']:.2f} {currency} "
               f"at maximum (prices as of {result['prices_as_of']}, {result['source']})"]
+    if not result["prices_checked"]:
+        lines.append(f"Prices UNCHECKED: estimates not yet compared with their source pages ({result['source']}); "
+                     "confirm them before budgeting.")
     if "credit_price" in result:
         lines.append(f"Snowflake credit price: {result['credit_price']:.2f} {currency} (--credit-price to change)")
     models = result.get("provisioning_models")

@@ -139,3 +139,11 @@ def test_gpus_billed_apart_from_the_machine_are_unknown_not_free():
     result = cost.cost(doc)
     assert result["unknown"] == ["vm head-vm: n2-standard-8 + 1 x nvidia-tesla-t4 (on-demand, us-west1)"]
     assert cost.cost(document("gke"))["unknown"] == []  # A3 Ultra's eight H200s are in its machine price
+
+
+@pytest.mark.parametrize("stack, checked", [("gke", False), ("spcs", False), ("dev", True)])
+def test_unchecked_prices_say_so_in_every_cost_output(stack, checked):
+    """Figures nobody has compared with their source page must never read as fact (prices/*.yaml `checked`)."""
+    result = cost.cost(document(stack))
+    assert result["prices_checked"] is checked
+    assert ("Prices UNCHECKED" in cost.text(result)) is not checked
