@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stacks.config import load
 from stacks.config.local import DockerHost, LocalConfig, WorkerGroup
-from stacks.errors import ConfigError
+from stacks.errors import STACK_ERRORS, error_line
 from stacks.offline import read_stack_config
 
 GIB = 1024**3
@@ -170,11 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     stack = args[0]
     try:
         cfg = load(*read_stack_config(stack))
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"error: {exc.report()}", file=sys.stderr)
+    except STACK_ERRORS as exc:
+        print(error_line(exc), file=sys.stderr)
         return 2
     if not isinstance(cfg, LocalConfig):
         return 0

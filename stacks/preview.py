@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 
 from stacks import cost
-from stacks.errors import ConfigError
+from stacks.errors import STACK_ERRORS, error_line
 from stacks.offline import PROJECT_DIR, Recording, flatten, preview, qualify
 from stacks.sdk_check import check_inputs
 from stacks.stack_file import placeholders
@@ -172,11 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     base = read_base(args.diff) if args.diff else None
     try:
         recording = preview(args.stack, overrides, secret_overrides)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"error: {exc.report()}", file=sys.stderr)
+    except STACK_ERRORS as exc:
+        print(error_line(exc), file=sys.stderr)
         return 2
     except pulumi.RunError as exc:
         print(f"error: {exc}", file=sys.stderr)

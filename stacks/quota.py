@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 from stacks import cost
-from stacks.errors import ConfigError
+from stacks.errors import STACK_ERRORS, error_line
 from stacks.offline import preview
 
 
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         document = preview(args.stack).to_json()
-    except ConfigError as exc:
-        print(f"error: {exc.report()}", file=sys.stderr)
+    except STACK_ERRORS as exc:
+        print(error_line(exc), file=sys.stderr)
         return 2
     if document.get("environment") not in ("gke", "gcpvm"):
         return 0
