@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stacks.cost import cost  # noqa: E402
+from stacks.cost import cost, credit_price  # noqa: E402
 from stacks.offline import preview  # noqa: E402
 from stacks.preview import diff  # noqa: E402
 
@@ -28,7 +28,7 @@ def stacks() -> list[str]:
 
 def cost_line(base: dict | None, head: dict) -> str:
     """Min and max cost per hour before and after, and the delta; base None: a stack new in this PR."""
-    after = cost(head)
+    after = head.get("cost") or cost(head)
     # A base written before `--json` had `cost` is priced now from its recorded resources.
     before = None if base is None else base.get("cost") or cost(base)
     currency = after["currency"]
@@ -49,7 +49,9 @@ def section(stack: str, base_dir: Path) -> str:
     base_doc = json.loads(base_file.read_text()) if base_file.exists() else None
     base = base_doc or {"resources": [], "outputs": {}}
     try:
-        head = preview(stack).to_json()
+        recording = preview(stack)
+        head = recording.to_json()
+        head["cost"] = cost(head, credit_price(recording))
     except Exception as exc:  # noqa: BLE001 a broken stack is reported in the comment, not hidden
         return f"### `{stack}`\n\n:x: the offline preview failed:\n\n```\n{exc}\n```\n"
     text = diff(base, head)

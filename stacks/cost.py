@@ -2,18 +2,24 @@
 
 Billable things are read from the recorded resources, never from copies of stack config, so a change to a
 stack flows through: GKE node pools and the cluster fee, the gcpvm head VM and the autoscaler's node types
-(from the cluster.yaml the head's startup script carries), SPCS compute pools and warehouses, local Docker
-nodes (zero). Prices come from the dated tables in prices/. A type missing from a table is "unknown": it is
-named and left out of the totals, never counted as zero.
+(from the cluster.yaml the head's startup script carries), Cloud NAT gateways and their addresses (per VM they
+serve), SPCS compute pools and warehouses, local Docker nodes (zero). What is billed by use, not by the hour
+(NAT data processed, Cloud Build private pool minutes), is listed apart with its unit price. Prices come from
+the dated tables in prices/; an entry not compared with its source says `checked: false` and the output says so.
+A type missing from a table is "unknown": it is named and left out of the totals, never counted as zero.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from math import ceil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from stacks.offline import Recording
 
 PRICES_DIR = Path(__file__).resolve().parent.parent / "prices"
 RAY_CONFIG_MARK = "RAY_PLATFORM_CLUSTER_CONFIG_END"  # heredoc around the autoscaler config (components/gcpvm/startup.py)
@@ -23,6 +29,14 @@ COMPUTE_CLASS = "kubernetes:cloud.google.com/v1:ComputeClass"
 GCE_INSTANCE = "gcp:compute/instance:Instance"
 COMPUTE_POOL = "snowflake:index/computePool:ComputePool"
 WAREHOUSE = "snowflake:index/warehouse:Warehouse"
+NETWORK = "gcp:compute/network:Network"
+ROUTER = "gcp:compute/router:Router"
+ROUTER_NAT = "gcp:compute/routerNat:RouterNat"
+WORKER_POOL = "gcp:cloudbuild/workerPool:WorkerPool"
+CREDIT_PRICE_KEY = "ray-platform:credit_price_usd"
+# One NAT address serves 64512 source ports (1024-65535); with static port allocation each VM takes
+# minPortsPerVm of them, 64 by default: https://cloud.google.com/nat/docs/ports-and-addresses
+NAT_PORTS_PER_IP, NAT_DEFAULT_PORTS_PER_VM = 64512, 64
 MODELS = ("spot", "flex-start", "on-demand")  # the GKE provisioning models, cheapest first
 
 
@@ -39,21 +53,46 @@ class Item:
     max: int
     price: float | None  # USD per unit-hour; None: not in the price table
     unit: str
+    cap: float | None = None  # USD per hour at most, whatever the count (a Cloud NAT gateway)
 
     @property
     def per_hour(self) -> tuple[float, float] | None:
-        return None if self.price is None else (self.min * self.price, self.max * self.price)
+        if self.price is None:
+            return None
+        cap = float("inf") if self.cap is None else self.cap
+        return min(self.min * self.price, cap), min(self.max * self.price, cap)
+
+
+@dataclass
+class Usage:
+    """Billed by use, not by the hour: a unit price, never in the hourly totals."""
+
+    name: str
+    sku: str
+    region: str
+    price: float | None
+    unit: str
 
 
 def load_prices(provider: str) -> dict[str, Any]:
     return yaml.safe_load((PRICES_DIR / f"{provider}.yaml").read_text())
 
 
-def _gcp_price(table: dict, sku: str, model: str, region: str) -> tuple[float | None, str]:
+def _entry(table: dict, sku: str, model: str, region: str) -> dict | None:
     for entry in table["entries"]:
-        if entry["sku"] == sku and entry["model"] == model and entry["region"] in (region, "*"):
-            return float(entry["price"]), entry["unit"]
-    return None, "node-hour"
+        if entry["sku"] == sku and entry.get("model", "on-demand") == model and entry.get("region", "*") in (region, "*"):
+            return entry
+    return None
+
+
+def _gcp_price(table: dict, sku: str, model: str, region: str) -> tuple[float | None, str]:
+    entry = _entry(table, sku, model, region)
+    return (None, "node-hour") if entry is None else (float(entry["price"]), entry["unit"])
+
+
+def _checked(table: dict, entry: dict) -> bool:
+    """An entry's figure was compared with its source (`checked` per entry, else the table's)."""
+    return entry.get("checked", table.get("checked")) is True
 
 
 def _accelerators(config: dict, sku: str, table: dict) -> str:
@@ -76,8 +115,10 @@ def _pool_model(config: dict) -> str:
         "flex-start" if config.get("flexStart") else "on-demand"
 
 
-def _gke(resources: list[dict], table: dict) -> list[Item]:
-    items = []
+def _gke(resources: list[dict], table: dict) -> tuple[list[Item], list[tuple[set[str] | None, int, int]]]:
+    """Node pools and the cluster fee, and each pool's nodes with the networks they have an interface in."""
+    items, vms = [], []
+    cluster_networks = {r["inputs"].get("network") for r in resources if r["type"] == GKE_CLUSTER}
     for r in resources:
         if r["type"] == GKE_CLUSTER:
             price, unit = _gcp_price(table, "gke-cluster-management", "on-demand", "*")
@@ -95,7 +136,68 @@ def _gke(resources: list[dict], table: dict) -> list[Item]:
             sku = config.get("machineType", "e2-medium")  # GKE's default machine type
             items.append(_gcp_item(f"node pool {inputs.get('name', r['name'])}", sku, model, region, low, high,
                                    config, table))
+            extra = ((inputs.get("networkConfig") or {}).get("additionalNodeNetworkConfigs") or [])
+            networks = {_network_name(n, resources) for n in cluster_networks | {a.get("network") for a in extra}}
+            vms.append((networks, int(low), int(high)))
+    return items, vms
+
+
+def _network_name(ref: str | None, resources: list[dict]) -> str | None:
+    """A network's name from a reference to it: its name, its self link, or the id the preview's mocks gave it."""
+    for r in resources:
+        if r["type"] == NETWORK and ref:
+            name = r["inputs"].get("name", r["name"])
+            if ref in (name, r["name"]) or ref.endswith(f"/networks/{name}") or ref.startswith(f"{r['name']}-"):
+                return name
+    return ref
+
+
+def _nat(resources: list[dict], vms: list[tuple[set[str] | None, int, int]], table: dict) -> list[Item]:
+    """Each Cloud NAT gateway, billed per VM it serves up to a cap, and its addresses
+    (https://cloud.google.com/nat/pricing). A VM counts when it has an interface in the gateway's network;
+    VMs whose networks the preview cannot tell (None) count for every gateway, so the figure errs high."""
+    routers = {r["inputs"].get("name", r["name"]): r["inputs"].get("network") for r in resources if r["type"] == ROUTER}
+    items = []
+    for r in resources:
+        if r["type"] != ROUTER_NAT:
+            continue
+        inputs = r["inputs"]
+        network = _network_name(routers.get(inputs.get("router")), resources)
+        served = [(low, high) for networks, low, high in vms if networks is None or network in networks]
+        low, high = sum(v[0] for v in served), sum(v[1] for v in served)
+        name, region = inputs.get("name", r["name"]), inputs.get("region", "")
+        entry = _entry(table, "cloud-nat-gateway", "on-demand", region)
+        items.append(Item(f"nat {name}", "gcp", "cloud-nat-gateway", "on-demand", region, low, high,
+                          None if entry is None else float(entry["price"]), "vm-hour",
+                          None if entry is None or entry.get("cap") is None else float(entry["cap"])))
+        ports = inputs.get("minPortsPerVm") or NAT_DEFAULT_PORTS_PER_VM
+        if inputs.get("natIpAllocateOption") == "MANUAL_ONLY":
+            ips_low = ips_high = len(inputs.get("natIps") or [])
+        else:  # AUTO_ONLY: Google adds addresses as the VMs' ports need them
+            ips_low, ips_high = (ceil(n * ports / NAT_PORTS_PER_IP) for n in (low, high))
+        price, unit = _gcp_price(table, "cloud-nat-ip", "on-demand", region)
+        items.append(Item(f"nat {name} addresses", "gcp", "cloud-nat-ip", "on-demand", region, ips_low, ips_high,
+                          price, unit if price is not None else "ip-hour"))
     return items
+
+
+def _usage(resources: list[dict], table: dict) -> list[Usage]:
+    """What bills by use: data through each NAT gateway, build minutes on a Cloud Build private pool."""
+    found = []
+    for r in resources:
+        inputs = r["inputs"]
+        if r["type"] == ROUTER_NAT:
+            sku, region, name = "cloud-nat-data", inputs.get("region", ""), f"nat {inputs.get('name', r['name'])} data"
+        elif r["type"] == WORKER_POOL:
+            machine = (inputs.get("workerConfig") or {}).get("machineType", "e2-standard-2")  # the API's default
+            sku, region = f"cloud-build-private-pool-{machine}", inputs.get("location", "")
+            name = f"build pool {inputs.get('name', r['name'])}"
+        else:
+            continue
+        entry = _entry(table, sku, "on-demand", region)
+        found.append(Usage(name, sku, region, None if entry is None else float(entry["price"]),
+                           "?" if entry is None else entry["unit"]))
+    return found
 
 
 def _autoscaler_config(script: str) -> dict | None:
@@ -105,7 +207,8 @@ def _autoscaler_config(script: str) -> dict | None:
     return yaml.safe_load(parts[1].split("\n", 1)[1])
 
 
-def _gcpvm(resources: list[dict], table: dict) -> list[Item]:
+def _gcpvm(resources: list[dict], table: dict) -> tuple[list[Item], list[tuple[set[str] | None, int, int]]]:
+    """The head VM and the autoscaler's node types; all of them in the stack's one network."""
     items = []
     for r in resources:
         if r["type"] != GCE_INSTANCE:
@@ -124,7 +227,7 @@ def _gcpvm(resources: list[dict], table: dict) -> list[Item]:
             items.append(_gcp_item(f"node type {name}", node_config.get("machineType", "?"), model, region,
                                    node.get("min_workers", 0), node.get("max_workers", config.get("max_workers", 0)),
                                    node_config, table))
-    return items
+    return items, [(None, i.min, i.max) for i in items]
 
 
 def _spcs(resources: list[dict], table: dict, credit_price: float) -> list[Item]:
@@ -133,16 +236,17 @@ def _spcs(resources: list[dict], table: dict, credit_price: float) -> list[Item]
     for r in resources:
         inputs = r["inputs"]
         if r["type"] == COMPUTE_POOL:
-            sku, low, high, kind = inputs["instanceFamily"], inputs.get("minNodes", 1), inputs.get("maxNodes", 1), "pool"
+            sku, kind, unit = inputs["instanceFamily"], "pool", "node-hour"
+            low, high = inputs.get("minNodes", 1), inputs.get("maxNodes", 1)
         elif r["type"] == WAREHOUSE:
             # A warehouse bills only while it runs (auto-suspend): none at minimum, one cluster at most.
-            sku, kind = f"warehouse-{inputs.get('warehouseSize', 'XSMALL').upper()}", "warehouse"
+            sku, kind, unit = f"warehouse-{inputs.get('warehouseSize', 'XSMALL').upper()}", "warehouse", "cluster-hour"
             low, high = 0, int(inputs.get("maxClusterCount", 1))
         else:
             continue
         rate = credits.get(sku)
         items.append(Item(f"{kind} {inputs.get('name', r['name'])}", "snowflake", sku, "on-demand", "*",
-                          int(low), int(high), None if rate is None else rate * credit_price, "node-hour"))
+                          int(low), int(high), None if rate is None else rate * credit_price, unit))
     return items
 
 
@@ -178,27 +282,33 @@ def _compute_class_models(resources: list[dict], items: list[Item]) -> dict[str,
 
 
 def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[str, Any]:
-    """The `cost` object of `--json`: currency, totals at min/max scale, one entry per billable item."""
+    """The `cost` object of `--json`: currency, totals at min/max scale, one entry per billable item, what is
+    billed by use, and which of the prices used were never compared with their source."""
     environment, resources = document.get("environment", "local"), document.get("resources", [])
     provider = "gcp" if environment in ("gke", "gcpvm") else "snowflake" if environment.startswith("spcs") else "local"
+    usage: list[Usage] = []
+    table = load_prices(provider)
     if provider == "gcp":
-        table = load_prices("gcp")
-        items = _gke(resources, table) if environment == "gke" else _gcpvm(resources, table)
+        items, vms = _gke(resources, table) if environment == "gke" else _gcpvm(resources, table)
+        items += _nat(resources, vms, table)
+        usage = _usage(resources, table)
     elif provider == "snowflake":
-        table = load_prices("snowflake")
         items = _spcs(resources, table, credit_price if credit_price is not None else table["credit_price"]["price"])
     else:
-        table = load_prices("local")
         items = _local(document)
     known = [i.per_hour for i in items if i.price is not None]
+    unchecked = _unchecked(provider, table, items, usage, credit_price)
     result = {
         "currency": table["currency"],
         "per_hour": {"min": round(sum(p[0] for p in known), 2), "max": round(sum(p[1] for p in known), 2)},
         "by_item": [{**asdict(i), "per_hour": None if i.per_hour is None else
                      {"min": round(i.per_hour[0], 4), "max": round(i.per_hour[1], 4)}} for i in items],
-        "unknown": [f"{i.name}: {i.sku} ({i.model}, {i.region})" for i in items if i.price is None],
+        "billed_by_use": [asdict(u) for u in usage],
+        "unknown": [f"{i.name}: {i.sku} ({i.model}, {i.region})" for i in items if i.price is None]
+        + [f"{u.name}: {u.sku} ({u.region})" for u in usage if u.price is None],
         "prices_as_of": table["as_of"],
-        "prices_checked": table.get("checked") is True,
+        "prices_checked": not unchecked,
+        "unchecked": unchecked,
         "source": f"prices/{provider}.yaml",
     }
     if environment.startswith("spcs"):
@@ -210,23 +320,51 @@ def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[st
     return result
 
 
+def _unchecked(provider: str, table: dict, items: list[Item], usage: list[Usage], credit_price: float | None) -> list[str]:
+    """The table entries this stack's figures used that nobody compared with their source (`checked` not true)."""
+    if provider == "local":
+        return [] if _checked(table, table["entries"][0]) else ["docker-container"]
+    if provider == "snowflake":
+        found = {e["sku"]: e for e in table["entries"]}
+        names = [i.sku for i in items if i.sku in found and not _checked(table, found[i.sku])]
+        if credit_price is None and not _checked(table, table["credit_price"]):
+            names.append("credit_price")  # a price set in the stack or on the command line is the user's own
+        return sorted(set(names))
+    used = [(i.sku, i.model, i.region) for i in items] + [(u.sku, "on-demand", u.region) for u in usage]
+    return sorted({f"{sku} ({model}, {region})" for sku, model, region in used
+                   if (entry := _entry(table, sku, model, region)) is not None and not _checked(table, entry)})
+
+
+def credit_price(recording: Recording, given: float | None = None) -> float | None:
+    """The Snowflake credit price to use: the one given (--credit-price), else the stack's `credit_price_usd`
+    (validated by the config model when the program ran), else None: the table's default."""
+    configured = recording.config.get(CREDIT_PRICE_KEY)
+    return given if given is not None else None if configured is None else float(configured)
+
+
 def text(result: dict[str, Any]) -> str:
     """The `--cost` table."""
-    rows = [("ITEM", "TYPE", "MODEL", "MIN", "MAX", "PER NODE-HOUR", "MIN/H", "MAX/H")]
+    rows = [("ITEM", "TYPE", "MODEL", "MIN", "MAX", "PRICE", "PER", "MIN/H", "MAX/H")]
     for i in result["by_item"]:
         price = "unknown" if i["price"] is None else f"{i['price']:.4f}"
         totals = ("?", "?") if i["per_hour"] is None else (f"{i['per_hour']['min']:.2f}", f"{i['per_hour']['max']:.2f}")
-        rows.append((i["name"], i["sku"], i["model"], str(i["min"]), str(i["max"]), price, *totals))
+        per = i["unit"] + (f" (max {i['cap']:.3f}/h)" if i.get("cap") is not None else "")
+        rows.append((i["name"], i["sku"], i["model"], str(i["min"]), str(i["max"]), price, per, *totals))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     currency, total = result["currency"], result["per_hour"]
     lines += ["", f"Total per hour: {total['min']:.2f} {currency} at minimum scale, {total['max']:.2f} {currency} "
               f"at maximum (prices as of {result['prices_as_of']}, {result['source']})"]
-    if not result["prices_checked"]:
-        lines.append(f"Prices UNCHECKED: estimates not yet compared with their source pages ({result['source']}); "
-                     "confirm them before budgeting.")
+    used = [u for u in result.get("billed_by_use", []) if u["price"] is not None]
+    if used:
+        lines.append("Billed by use, not in the totals: " + "; ".join(
+            f"{u['name']} {u['price']:.4f} {currency} per {u['unit']}" for u in used))
+    if result.get("unchecked"):
+        lines.append(f"Prices UNCHECKED (estimates not compared with their source, {result['source']}): "
+                     f"{', '.join(result['unchecked'])}; confirm them before budgeting.")
     if "credit_price" in result:
-        lines.append(f"Snowflake credit price: {result['credit_price']:.2f} {currency} (--credit-price to change)")
+        lines.append(f"Snowflake credit price: {result['credit_price']:.2f} {currency} "
+                     "(stack config credit_price_usd, or --credit-price, to change)")
     models = result.get("provisioning_models")
     if models:
         worst = models["blended_worst_case"]

@@ -207,6 +207,7 @@ class Recording:
     secret_outputs: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)  # `pulumi.log.warn` messages of the run
     made_up: set[str] = field(default_factory=set, repr=False)  # the mocks' computed values (RealisticMocks)
+    config: dict[str, str] = field(default_factory=dict, repr=False)  # the config map the program ran with
 
     def by_type(self, token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == token]
@@ -309,7 +310,7 @@ def run_program(program: Callable[[], Any], stack: str = "test", config: dict[st
     environment = outputs.get("environment")
     return Recording(stack, environment, monitor.recorded, outputs, secret_outputs,
                      [m.getMessage() for m in messages if m.levelno >= logging.WARNING],
-                     getattr(monitor.mocks, "made_up", set()))
+                     getattr(monitor.mocks, "made_up", set()), dict(config or {}))
 
 
 def _recording_logger() -> tuple[logging.Logger, list[logging.LogRecord]]:

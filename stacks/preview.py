@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graph", action="store_true", help="print a Mermaid diagram")
     parser.add_argument("--cost", action="store_true", help="print what the stack costs per hour at min and max scale")
     parser.add_argument("--credit-price", type=float, metavar="USD",
-                        help="price of one Snowflake credit (default: prices/snowflake.yaml credit_price)")
+                        help="price of one Snowflake credit (default: the stack's credit_price_usd, else "
+                             "prices/snowflake.yaml credit_price)")
     parser.add_argument("--for-deploy", action="store_true",
                         help="fail on documentation placeholders left in the stack file (bin/deploy uses this)")
     args = parser.parse_args(argv)
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in found + recording.warnings:
         print(f"warning: {line}", file=sys.stderr)
     document = recording.to_json()
-    document["cost"] = cost.cost(document, args.credit_price)
+    document["cost"] = cost.cost(document, cost.credit_price(recording, args.credit_price))
     if base is not None:
         print(diff(base, document))
     elif args.graph:

@@ -48,7 +48,7 @@ def test_a_type_missing_from_the_table_is_unknown_never_zero():
     before = cost.cost(doc)
     pool["inputs"]["nodeConfig"]["machineType"] = "z9-imaginary-4"
     after = cost.cost(doc)
-    assert after["unknown"] == ["node pool system: z9-imaginary-4 (on-demand, europe-west1)"]
+    assert set(after["unknown"]) - set(before["unknown"]) == {"node pool system: z9-imaginary-4 (on-demand, europe-west1)"}
     assert after["per_hour"]["max"] < before["per_hour"]["max"]  # left out of the total, named instead
     assert "z9-imaginary-4" in cost.text(after) and "unknown" in cost.text(after)
 
@@ -137,13 +137,114 @@ def test_gpus_billed_apart_from_the_machine_are_unknown_not_free():
     head = next(r for r in doc["resources"] if r["type"] == cost.GCE_INSTANCE)
     head["inputs"]["guestAccelerators"] = [{"count": 1, "type": "nvidia-tesla-t4"}]
     result = cost.cost(doc)
-    assert result["unknown"] == ["vm head-vm: n2-standard-8 + 1 x nvidia-tesla-t4 (on-demand, us-west1)"]
-    assert cost.cost(document("gke"))["unknown"] == []  # A3 Ultra's eight H200s are in its machine price
+    assert [u for u in result["unknown"] if u.startswith("vm ")] == [
+        "vm head-vm: n2-standard-8 + 1 x nvidia-tesla-t4 (on-demand, us-west1)"]
+    gke = cost.cost(document("gke"))["unknown"]
+    assert not [u for u in gke if u.startswith("node pool ")]  # A3 Ultra's eight H200s are in its machine price
 
 
-@pytest.mark.parametrize("stack, checked", [("gke", False), ("spcs", False), ("dev", True)])
-def test_unchecked_prices_say_so_in_every_cost_output(stack, checked):
-    """Figures nobody has compared with their source page must never read as fact (prices/*.yaml `checked`)."""
+def _with_prices(monkeypatch, change):
+    """Run cost() against a copy of the real tables, changed by `change(provider, table)`."""
+    real = cost.load_prices
+
+    def load(provider):
+        table = real(provider)
+        change(provider, table)
+        return table
+
+    monkeypatch.setattr(cost, "load_prices", load)
+
+
+def _mark_all(checked):
+    def change(provider, table):
+        for entry in table["entries"] + ([table["credit_price"]] if "credit_price" in table else []):
+            entry["checked"] = checked
+    return change
+
+
+@pytest.mark.parametrize("stack", ["gke", "gcpvm", "spcs"])
+def test_unchecked_prices_say_so_in_every_cost_output(stack, monkeypatch):
+    """Figures nobody has compared with their source must never read as fact (`checked` per entry in prices/)."""
+    _with_prices(monkeypatch, _mark_all(True))
+    clean = cost.cost(document(stack))
+    assert clean["prices_checked"] and clean["unchecked"] == [] and "UNCHECKED" not in cost.text(clean)
+    _with_prices(monkeypatch, _mark_all(False))
     result = cost.cost(document(stack))
-    assert result["prices_checked"] is checked
-    assert ("Prices UNCHECKED" in cost.text(result)) is not checked
+    assert not result["prices_checked"] and "Prices UNCHECKED" in cost.text(result)
+    priced = {i["sku"] for i in result["by_item"] if i["price"] is not None}
+    assert priced and all(any(u.startswith(sku) for u in result["unchecked"]) for sku in priced)
+
+
+def test_a_credit_price_set_by_the_user_is_not_an_unchecked_estimate(monkeypatch):
+    _with_prices(monkeypatch, lambda p, t: t.get("credit_price", {}).update(checked=False))
+    doc = document("spcs")
+    assert "credit_price" in cost.cost(doc)["unchecked"]
+    assert "credit_price" not in cost.cost(doc, credit_price=3.0)["unchecked"]
+
+
+def _gcp_entry(sku):
+    entries = yaml.safe_load((cost.PRICES_DIR / "gcp.yaml").read_text())["entries"]
+    return next((e for e in entries if e["sku"] == sku), None)
+
+
+def test_nat_gateways_bill_per_vm_they_serve_up_to_the_cap(monkeypatch):
+    """gke: the gvnic-0 NAT serves every node (the cluster's network), gvnic-1's only the H200 nodes
+    (their additional network); https://cloud.google.com/nat/pricing: per VM-hour up to a cap."""
+    _with_prices(monkeypatch, lambda p, t: p == "gcp" and t["entries"].extend([
+        {"sku": "cloud-nat-gateway", "model": "on-demand", "region": "*", "price": 0.0014, "cap": 0.044,
+         "unit": "vm-hour"},
+        {"sku": "cloud-nat-ip", "model": "on-demand", "region": "*", "price": 0.005, "unit": "ip-hour"}]))
+    result = cost.cost(document("gke"))
+    items = {i["name"]: i for i in result["by_item"]}
+    pools = [i for i in result["by_item"] if i["name"].startswith("node pool ")]
+    h200 = [i for i in pools if i["sku"] == "a3-ultragpu-8g"]
+    assert (items["nat ray-gvnic-0-nat"]["min"], items["nat ray-gvnic-0-nat"]["max"]) == \
+        (sum(i["min"] for i in pools), sum(i["max"] for i in pools))
+    assert items["nat ray-gvnic-1-nat"]["max"] == sum(i["max"] for i in h200) < items["nat ray-gvnic-0-nat"]["max"]
+    assert items["nat ray-gvnic-0-nat"]["per_hour"]["max"] == pytest.approx(0.0014 * items["nat ray-gvnic-0-nat"]["max"])
+    assert items["nat ray-gvnic-0-nat addresses"]["per_hour"]["max"] == pytest.approx(0.005)
+    many = cost.cost(document("gcpvm", worker_types=GCPVM_WORKERS % 60))
+    nat = next(i for i in many["by_item"] if i["sku"] == "cloud-nat-gateway")
+    assert nat["max"] == 61 and nat["per_hour"]["max"] == pytest.approx(0.044)  # the head + 60 workers, capped
+    assert nat["per_hour"]["min"] == pytest.approx(0.0014)  # the head alone
+
+
+def test_what_bills_by_use_is_listed_apart_never_in_the_hourly_totals(monkeypatch):
+    _with_prices(monkeypatch, lambda p, t: p == "gcp" and t["entries"].extend([
+        {"sku": "cloud-nat-data", "model": "on-demand", "region": "*", "price": 0.045, "unit": "GiB"},
+        {"sku": "cloud-build-private-pool-e2-highcpu-32", "model": "on-demand", "region": "europe-west1",
+         "price": 0.1, "unit": "build-minute"}]))
+    result = cost.cost(document("gke"))
+    by_use = {u["name"]: u for u in result["billed_by_use"]}
+    assert by_use["build pool ray-pool"]["price"] == 0.1 and by_use["build pool ray-pool"]["unit"] == "build-minute"
+    assert {"nat ray-gvnic-0-nat data", "nat ray-gvnic-1-nat data"} <= by_use.keys()
+    hourly = sum(i["per_hour"]["max"] for i in result["by_item"] if i["per_hour"])
+    assert result["per_hour"]["max"] == pytest.approx(hourly, abs=0.01)
+    assert "Billed by use, not in the totals: " in cost.text(result) and "per build-minute" in cost.text(result)
+    pool = next(r for r in document("gke")["resources"] if r["type"] == cost.WORKER_POOL)
+    assert pool["inputs"]["workerConfig"]["machineType"] == "e2-highcpu-32"  # the entry priced above is the pool's
+
+
+def test_credit_price_comes_from_the_stack_config_and_the_flag_overrides_it(capsys):
+    def max_cost(*argv):
+        assert cli.main(["spcs", "--json", *argv]) == 0
+        return json.loads(capsys.readouterr().out)["cost"]
+
+    default, configured = max_cost(), max_cost("--set", "credit_price_usd=4")
+    assert configured["credit_price"] == 4.0
+    assert configured["per_hour"]["max"] == pytest.approx(default["per_hour"]["max"] * 4 / default["credit_price"], abs=0.02)
+    assert max_cost("--set", "credit_price_usd=4", "--credit-price", "3")["credit_price"] == 3.0
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", "ray-platform:credit_price_usd: 0 is out of range (allowed: > 0.0)"),
+    ("two", "ray-platform:credit_price_usd: 'two' has the wrong type (allowed: a number)"),
+])
+def test_a_bad_credit_price_is_one_error_line(value, message, capsys):
+    assert cli.main(["spcs", "--cost", "--set", f"credit_price_usd={value}"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_credit_price_is_a_key_of_snowflake_stacks_only(capsys):
+    assert cli.main(["gke", "--cost", "--set", "credit_price_usd=3"]) == 2
+    assert "ray-platform:credit_price_usd: unknown key" in capsys.readouterr().err

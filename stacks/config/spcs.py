@@ -142,7 +142,15 @@ class Images(Strict):
     tag: str | None = None  # with build false: the tag already pushed; default: the Ray version
 
 
-class SpcsConfig(RayAuth):
+class CreditPrice(Strict):
+    """What one Snowflake credit costs on your contract, for `./bin/preview STACK --cost` only (nothing deployed
+    reads it). Unset: prices/snowflake.yaml's on-demand Standard edition price; the price per credit depends on
+    edition, cloud, region and contract (https://www.snowflake.com/en/pricing-options/)."""
+
+    credit_price_usd: float | None = Field(default=None, gt=0, le=100)
+
+
+class SpcsConfig(RayAuth, CreditPrice):
     environment: Literal["spcs"] = "spcs"
     organization_name: str
     account_name: str

@@ -19,6 +19,7 @@ from stacks.config.spcs import (
     ADMIN_ROLES,
     MIN_HEAD_CPU,
     MIN_HEAD_MEMORY_GIB,
+    CreditPrice,
     Images,
     Warehouse,
     identifier,
@@ -105,7 +106,7 @@ class Shapes(Strict):
         return sorted(set(value))
 
 
-class SpcsAppConfig(Strict):
+class SpcsAppConfig(CreditPrice):
     environment: Literal["spcs_app"] = "spcs_app"
     organization_name: str
     account_name: str

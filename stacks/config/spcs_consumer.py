@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from stacks.config import RayAuth, Strict, dns_label, duplicates
 from stacks.config.spcs import (
     ADMIN_ROLES,
+    CreditPrice,
     Egress,
     Warehouse,
     custom_resources,
@@ -60,7 +61,7 @@ class NodeGroup(Strict):
     _family = field_validator("instance_family")(known_family)
 
 
-class SpcsConsumerConfig(RayAuth):
+class SpcsConsumerConfig(RayAuth, CreditPrice):
     environment: Literal["spcs_consumer"] = "spcs_consumer"
     organization_name: str
     account_name: str
