@@ -41,7 +41,8 @@ def cost_line(base: dict | None, head: dict) -> str:
             old = before["per_hour"][end]
             parts.append(f"{end} {old:.2f} → {new:.2f} ({new - old:+.2f})")
     unknown = f"; not priced: {', '.join(after['unknown'])}" if after["unknown"] else ""
-    return f"Cost per hour ({currency}, prices as of {after['prices_as_of']}): {', '.join(parts)}{unknown}"
+    unchecked = f"; UNCHECKED estimates: {', '.join(after['unchecked'])}" if after.get("unchecked") else ""
+    return f"Cost per hour ({currency}, prices as of {after['prices_as_of']}): {', '.join(parts)}{unknown}{unchecked}"
 
 
 def section(stack: str, base_dir: Path) -> str:

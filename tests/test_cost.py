@@ -130,6 +130,8 @@ def test_pr_comment_shows_cost_before_after_and_delta():
     assert f"min {before['min']:.2f} → {after['min']:.2f} (+0.00)" in line
     assert comment.cost_line({**base, "cost": cost.cost(base)}, head) == line
     assert "(new stack)" in comment.cost_line(None, head)
+    unchecked = {**head, "cost": {**cost.cost(head), "unchecked": ["n2-standard-8 (on-demand, us-west1)"]}}
+    assert comment.cost_line(base, unchecked).endswith("; UNCHECKED estimates: n2-standard-8 (on-demand, us-west1)")
 
 
 def test_gpus_billed_apart_from_the_machine_are_unknown_not_free():
