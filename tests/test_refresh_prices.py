@@ -45,6 +45,8 @@ entries:
      as_of: "2026-01-07", source: "https://cloud.google.com/kubernetes-engine/pricing"}
   - {sku: cloud-nat-gateway, model: on-demand, region: "*", price: 0.0014, cap: 0.044, cap_vms: 32, unit: vm-hour,
      as_of: "2026-01-08", source: "https://cloud.google.com/nat/pricing"}
+  - {sku: cloud-build-private-pool-e2-highcpu-32, price: 0.016, unit: build-minute, as_of: "2026-01-10",
+     source: "https://cloud.google.com/build/pricing"}
   - sku: n4a-standard-4  # block style
     model: on-demand
     region: us-central1
@@ -59,9 +61,9 @@ machine_types:
   t2d-standard-4: {vcpus: 4, memory_gib: 16}
   n4a-standard-4: {vcpus: 4, memory_gib: 16}
 """
-PRICED = {0, 1, 4, 8}  # entry indexes the recorded SKUs price
+PRICED = {0, 1, 4, 9}  # entry indexes the recorded SKUs price
 UNPRICED = {2: "no flex-start SKU", 3: "in europe-west1", 5: "IDR, not USD", 6: "no on-demand SKU",
-            7: "no catalog mapping"}
+            7: "no catalog mapping", 8: "no catalog mapping"}
 
 
 def rate(sku_id: str) -> float:
@@ -74,7 +76,7 @@ EXPECTED = {
     0: {"FF75-7D01-4303": 8, "19B3-529B-52CC": 32},  # N4D Instance Core / Ram running in Iowa
     1: {"D3A9-FA60-688D": 8, "3581-AC70-6B1B": 32},  # Spot Preemptible N4D ...
     4: {"2922-40C5-B19F": 12, "2390-DCAF-DA38": 85, "039F-D0DA-4055": 1},  # A2 Core, A2 Ram, A100 in Americas
-    8: {"36AC-06EF-9B3D": 4, "2F59-FB4B-2285": 16},  # N4A Instance Core / Ram running in Iowa
+    9: {"36AC-06EF-9B3D": 4, "2F59-FB4B-2285": 16},  # N4A Instance Core / Ram running in Iowa
 }
 
 
@@ -200,7 +202,7 @@ def test_write_updates_priced_entries_and_keeps_comments_order_and_the_rest(tabl
         assert entry["checked"] is True and entry["source"].startswith(refresh.CATALOG_URL)
         assert all(sku in entry["note"] for sku in EXPECTED[i])  # the review can see which SKUs
         assert list(entry)[:5] == ["sku", "model", "region", "price", "unit"]  # keys keep their order
-    assert after["entries"][8]["as_of"] == after["entries"][0]["as_of"] != "2026-01-09"
+    assert after["entries"][9]["as_of"] == after["entries"][0]["as_of"] != "2026-01-09"
     assert after["as_of"] == "2026-01-03"  # the oldest entry left as it was (flex-start)
 
 
