@@ -53,12 +53,18 @@ VARIANTS = ("Spot Preemptible", "Preemptible", "DWS", "Commitment", "Reserved", 
 # lists; "A3Ultra" as its Core/Ram family is UNCONFIRMED: if the catalog names it otherwise, the entry is listed
 # as not priced, never priced from another family.
 GPU_MACHINES = {"a2-highgpu-": ("A2", "Nvidia Tesla A100 GPU"), "a3-ultragpu-": ("A3Ultra", "H200 141GB GPU")}
-# Entries that are not machine types: (service, description pattern, region in serviceRegions or None for the
-# entry's own, usage unit the entry's unit is billed in). The GKE fee: "Regional Kubernetes Clusters" in region
-# "global" (infracost/infracost internal/resources/google/container_cluster.go); Cloud NAT data processing:
-# "Networking Cloud Nat Data Processing ..." (Cyclenerd/google-cloud-pricing-cost-calculator build/mapping.csv).
+# Entries that are not machine types: (service, description pattern, region in serviceRegions, usage unit the
+# entry is billed in). The GKE fee: "Regional Kubernetes Clusters" in "global" (infracost/infracost
+# internal/resources/google/container_cluster.go). Cloud NAT: "Networking Cloud Nat Data Processing" (per GiB) and
+# "Networking Cloud NAT IP Usage" (per hour), both "global", as https://cloud.google.com/skus/sku-groups/nat-gateway
+# lists them (Cyclenerd/google-cloud-pricing-cost-calculator build/mapping.csv maps the same names).
 FIXED = {"gke-cluster-management": (GKE, r"^Regional Kubernetes Clusters$", "global", "h"),
-         "cloud-nat-data": (NETWORKING, r"^Networking Cloud Nat Data Processing\b", None, "GiBy")}
+         "cloud-nat-data": (NETWORKING, r"^Networking Cloud Nat Data Processing$", "global", "GiBy"),
+         "cloud-nat-ip": (NETWORKING, r"^Networking Cloud NAT IP Usage$", "global", "h")}
+# Entries whose price the catalog cannot give as one figure: why, for the list of entries to check by hand.
+BY_HAND = {"cloud-nat-gateway": "priced per VM served up to a cap per gateway, which the one catalog SKU "
+                                "('Networking Cloud Nat Gateway Uptime') does not spell out: compare price, cap "
+                                "and cap_vms with https://cloud.google.com/nat/pricing"}
 HOURLY = {"h": 1.0, "GiBy.h": 1.0, "mo": 1 / HOURS_PER_MONTH, "GiBy.mo": 1 / HOURS_PER_MONTH, "GiBy": 1.0}
 SNOWFLAKE_PDF = "https://www.snowflake.com/legal-files/CreditConsumptionTable.pdf"
 
@@ -192,7 +198,6 @@ def machine_price(entry: dict, facts: dict, skus: list[dict]) -> tuple[float, st
 
 def fixed_price(entry: dict, catalogs: dict[str, list[dict]]) -> tuple[float, str]:
     service, pattern, region, unit = FIXED[entry["sku"]]
-    region = region or (None if entry["region"] == "*" else entry["region"])
     sku = _pick(catalogs[service], pattern, entry["model"], region)
     price, got = unit_price(sku)
     if got != unit:
@@ -220,6 +225,8 @@ def price_entries(table: dict, catalogs: dict[str, list[dict]]) -> tuple[list, l
             elif entry["sku"] in FIXED:
                 price, how = fixed_price(entry, catalogs)
                 service = FIXED[entry["sku"]][0]
+            elif entry["sku"] in BY_HAND:
+                raise Unpriced(BY_HAND[entry["sku"]])
             else:
                 raise Unpriced("no catalog mapping for this sku (not in machine_types, nor FIXED in this script): "
                                "check it against its source page by hand")
@@ -300,6 +307,9 @@ def refresh_gcp(table_path: Path, write: bool, base_url: str) -> int:
         print(f"\nNot priced from the catalog ({len(unpriced)}; left as they are, check them by hand):")
         for i, reason in unpriced:
             print(f"  {_label(entries[i])}: {reason}")
+    if write and not priced:
+        print("\nNothing written: no entry could be priced from the catalog.")
+        return 0
     if not write:
         print(f"\nNothing written. `--write` updates {table_path.name} in place; review it with `git diff prices/`.")
         return 0

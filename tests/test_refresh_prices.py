@@ -63,7 +63,7 @@ machine_types:
 """
 PRICED = {0, 1, 4, 9}  # entry indexes the recorded SKUs price
 UNPRICED = {2: "no flex-start SKU", 3: "in europe-west1", 5: "IDR, not USD", 6: "no on-demand SKU",
-            7: "no catalog mapping", 8: "no catalog mapping"}
+            7: "per VM served up to a cap", 8: "no catalog mapping"}
 
 
 def rate(sku_id: str) -> float:
@@ -248,6 +248,7 @@ def test_every_entry_of_the_shipped_table_is_priced_or_listed(catalog, capsys, m
     shipped.write_text((ROOT / "prices" / "gcp.yaml").read_text())
     code, out, _ = run(["gcp", "--table", str(shipped), "--write"], catalog, capsys)
     assert code == 0
+    assert shipped.read_text() == (ROOT / "prices" / "gcp.yaml").read_text() and "Nothing written" in out
     for entry in yaml.safe_load(shipped.read_text())["entries"]:
         assert f"\n  {refresh._label(entry)}" in out or f"\n{refresh._label(entry)} " in out, entry
 
