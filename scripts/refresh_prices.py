@@ -125,6 +125,9 @@ def fetch_skus(service: str, auth: tuple[str, str], base_url: str = CATALOG_URL)
         except (urllib.error.URLError, TimeoutError) as e:
             raise CatalogError(f"cannot reach the Cloud Billing Catalog API ({getattr(e, 'reason', e)}): "
                                "check this machine's network") from None
+        except ValueError:  # a proxy's or captive portal's page, not the API
+            raise CatalogError(f"the answer for service {service} is not the catalog's JSON: check this machine's "
+                               "network or proxy") from None
         skus += page.get("skus", [])
         token = page.get("nextPageToken", "")
         if not token:

@@ -106,6 +106,8 @@ class Catalog:
                 url = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
                 catalog.requests.append((url.path, query, self.headers.get("Authorization")))
+                if catalog.status == "html":  # what a proxy's login page answers
+                    return self._send(200, None, b"<html><body>Sign in to continue</body></html>")
                 if catalog.status != 200:
                     return self._send(catalog.status, RECORDED["errors"][str(catalog.status)])
                 service = url.path.split("/")[3]
@@ -116,8 +118,8 @@ class Catalog:
                     body["nextPageToken"] = f"page-{n + 1}"
                 self._send(200, body)
 
-            def _send(self, status, body):
-                data = json.dumps(body).encode()
+            def _send(self, status, body, data=None):
+                data = data or json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -219,6 +221,15 @@ def test_an_api_error_is_one_line_and_exit_1(table, capsys, status, words):
     assert all(w in err for w in words), err
     assert "recorded-test-key" not in err and "console.developers" not in err
     assert table.read_text() == TABLE
+
+
+def test_an_answer_that_is_not_json_is_one_line_and_exit_1(table, capsys):
+    server = Catalog("html")
+    try:
+        code, out, err = run(["gcp", "--table", str(table)], server, capsys)
+    finally:
+        server.close()
+    assert (code, out) == (1, "") and len(err.splitlines()) == 1 and "not the catalog's JSON" in err
 
 
 def test_without_credentials_it_says_what_to_set(table, catalog, capsys, monkeypatch, tmp_path):
