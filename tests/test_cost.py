@@ -60,7 +60,8 @@ def test_raising_max_nodes_raises_max_cost_proportionally():
     def workers(result):
         return next(i for i in result["by_item"] if i["name"] == "node type cpu")
 
-    assert workers(large)["per_hour"]["max"] == pytest.approx(4 * workers(small)["per_hour"]["max"])
+    # per_hour is rounded to 4 decimals and catalog prices carry 6: compare to that rounding
+    assert workers(large)["per_hour"]["max"] == pytest.approx(4 * workers(small)["per_hour"]["max"], abs=5e-4)
     assert large["per_hour"]["min"] == small["per_hour"]["min"]
     assert large["per_hour"]["max"] - small["per_hour"]["max"] == pytest.approx(6 * workers(small)["price"], abs=0.01)
 
@@ -88,8 +89,8 @@ def test_gke_shows_each_provisioning_model_and_the_blended_worst_case():
     result = cost.cost(document("gke"))
     models = result["provisioning_models"]
     spot, flex, on_demand = (models["max_per_hour"][m] for m in ("spot", "flex-start", "on-demand"))
-    assert spot < flex < on_demand
-    assert spot <= models["blended_worst_case"] <= on_demand
+    assert max(spot, flex) < on_demand  # both are documented discounts; how they compare depends on the region
+    assert min(spot, flex) <= models["blended_worst_case"] <= on_demand
     pools = [i for i in result["by_item"] if i["name"].removeprefix("node pool ") in models["order"]]
     assert models["nodes_at_max"] == sum(i["max"] for i in pools)
     assert models["blended_worst_case"] == pytest.approx(sum(i["per_hour"]["max"] for i in pools), abs=0.01)
@@ -184,6 +185,12 @@ def test_a_credit_price_set_by_the_user_is_not_an_unchecked_estimate(monkeypatch
     assert "credit_price" not in cost.cost(doc, credit_price=3.0)["unchecked"]
 
 
+def _replace_entries(table, entries):
+    """Put these entries in place of the table's own for the same skus (the real ones would match first)."""
+    skus = {e["sku"] for e in entries}
+    table["entries"] = [e for e in table["entries"] if e["sku"] not in skus] + entries
+
+
 def _gcp_entry(sku):
     entries = yaml.safe_load((cost.PRICES_DIR / "gcp.yaml").read_text())["entries"]
     return next((e for e in entries if e["sku"] == sku), None)
@@ -192,7 +199,7 @@ def _gcp_entry(sku):
 def test_nat_gateways_bill_per_vm_they_serve_up_to_the_cap(monkeypatch):
     """gke: the gvnic-0 NAT serves every node (the cluster's network), gvnic-1's only the H200 nodes
     (their additional network); https://cloud.google.com/nat/pricing: per VM-hour up to a cap."""
-    _with_prices(monkeypatch, lambda p, t: p == "gcp" and t["entries"].extend([
+    _with_prices(monkeypatch, lambda p, t: p == "gcp" and _replace_entries(t, [
         {"sku": "cloud-nat-gateway", "model": "on-demand", "region": "*", "price": 0.0014, "cap": 0.044,
          "unit": "vm-hour"},
         {"sku": "cloud-nat-ip", "model": "on-demand", "region": "*", "price": 0.005, "unit": "ip-hour"}]))
@@ -212,7 +219,7 @@ def test_nat_gateways_bill_per_vm_they_serve_up_to_the_cap(monkeypatch):
 
 
 def test_what_bills_by_use_is_listed_apart_never_in_the_hourly_totals(monkeypatch):
-    _with_prices(monkeypatch, lambda p, t: p == "gcp" and t["entries"].extend([
+    _with_prices(monkeypatch, lambda p, t: p == "gcp" and _replace_entries(t, [
         {"sku": "cloud-nat-data", "model": "on-demand", "region": "*", "price": 0.045, "unit": "GiB"},
         {"sku": "cloud-build-private-pool-e2-highcpu-32", "model": "on-demand", "region": "europe-west1",
          "price": 0.1, "unit": "build-minute"}]))
@@ -250,3 +257,16 @@ def test_a_bad_credit_price_is_one_error_line(value, message, capsys):
 def test_credit_price_is_a_key_of_snowflake_stacks_only(capsys):
     assert cli.main(["gke", "--cost", "--set", "credit_price_usd=3"]) == 2
     assert "ray-platform:credit_price_usd: unknown key" in capsys.readouterr().err
+
+
+def test_every_entry_says_whether_its_figure_was_read_in_its_source():
+    """`checked: true` only for a figure read in the cited source; an estimate must say what was searched."""
+    for path in cost.PRICES_DIR.glob("*.yaml"):
+        table = yaml.safe_load(path.read_text())
+        assert "checked" not in table, f"{path.name}: per-entry `checked`, not one for the whole table"
+        for entry in table["entries"] + [table[k] for k in ("credit_price",) if k in table]:
+            assert isinstance(entry.get("checked"), bool), (path.name, entry)
+            if entry["checked"] is False:
+                assert entry.get("note"), (path.name, entry)
+    machines = yaml.safe_load((cost.PRICES_DIR / "gcp.yaml").read_text())["machine_types"]
+    assert all(isinstance(m.get("memory_gib"), int) and m["memory_gib"] > 0 for m in machines.values()), machines
