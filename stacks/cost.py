@@ -53,14 +53,19 @@ class Item:
     max: int
     price: float | None  # USD per unit-hour; None: not in the price table
     unit: str
-    cap: float | None = None  # USD per hour at most, whatever the count (a Cloud NAT gateway)
+    cap: float | None = None  # a flat USD per hour once the count passes cap_over (a Cloud NAT gateway)
+    cap_over: int | None = None
 
     @property
     def per_hour(self) -> tuple[float, float] | None:
         if self.price is None:
             return None
-        cap = float("inf") if self.cap is None else self.cap
-        return min(self.min * self.price, cap), min(self.max * self.price, cap)
+        return self._hourly(self.min), self._hourly(self.max)
+
+    def _hourly(self, count: int) -> float:
+        if self.cap is not None and self.cap_over is not None and count > self.cap_over:
+            return self.cap
+        return count * self.price
 
 
 @dataclass
@@ -167,9 +172,10 @@ def _nat(resources: list[dict], vms: list[tuple[set[str] | None, int, int]], tab
         low, high = sum(v[0] for v in served), sum(v[1] for v in served)
         name, region = inputs.get("name", r["name"]), inputs.get("region", "")
         entry = _entry(table, "cloud-nat-gateway", "on-demand", region)
+        capped = entry is not None and entry.get("cap") is not None
         items.append(Item(f"nat {name}", "gcp", "cloud-nat-gateway", "on-demand", region, low, high,
                           None if entry is None else float(entry["price"]), "vm-hour",
-                          None if entry is None or entry.get("cap") is None else float(entry["cap"])))
+                          float(entry["cap"]) if capped else None, int(entry["cap_vms"]) if capped else None))
         ports = inputs.get("minPortsPerVm") or NAT_DEFAULT_PORTS_PER_VM
         if inputs.get("natIpAllocateOption") == "MANUAL_ONLY":
             ips_low = ips_high = len(inputs.get("natIps") or [])
@@ -297,7 +303,8 @@ def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[st
     else:
         items = _local(document)
     known = [i.per_hour for i in items if i.price is not None]
-    unchecked = _unchecked(provider, table, items, usage, credit_price)
+    used = _used(provider, table, items, usage, credit_price)
+    unchecked = sorted({label for label, entry in used if not _checked(table, entry)})
     result = {
         "currency": table["currency"],
         "per_hour": {"min": round(sum(p[0] for p in known), 2), "max": round(sum(p[1] for p in known), 2)},
@@ -306,7 +313,8 @@ def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[st
         "billed_by_use": [asdict(u) for u in usage],
         "unknown": [f"{i.name}: {i.sku} ({i.model}, {i.region})" for i in items if i.price is None]
         + [f"{u.name}: {u.sku} ({u.region})" for u in usage if u.price is None],
-        "prices_as_of": table["as_of"],
+        # The oldest figure used: a table assembled today may hold figures read months ago.
+        "prices_as_of": min((str(e.get("as_of", table["as_of"])) for _, e in used), default=table["as_of"]),
         "prices_checked": not unchecked,
         "unchecked": unchecked,
         "source": f"prices/{provider}.yaml",
@@ -320,19 +328,20 @@ def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[st
     return result
 
 
-def _unchecked(provider: str, table: dict, items: list[Item], usage: list[Usage], credit_price: float | None) -> list[str]:
-    """The table entries this stack's figures used that nobody compared with their source (`checked` not true)."""
+def _used(provider: str, table: dict, items: list[Item], usage: list[Usage],
+          credit_price: float | None) -> list[tuple[str, dict]]:
+    """(label, table entry) for every figure this stack's cost rests on."""
     if provider == "local":
-        return [] if _checked(table, table["entries"][0]) else ["docker-container"]
+        return [("docker-container", table["entries"][0])]
     if provider == "snowflake":
         found = {e["sku"]: e for e in table["entries"]}
-        names = [i.sku for i in items if i.sku in found and not _checked(table, found[i.sku])]
-        if credit_price is None and not _checked(table, table["credit_price"]):
-            names.append("credit_price")  # a price set in the stack or on the command line is the user's own
-        return sorted(set(names))
-    used = [(i.sku, i.model, i.region) for i in items] + [(u.sku, "on-demand", u.region) for u in usage]
-    return sorted({f"{sku} ({model}, {region})" for sku, model, region in used
-                   if (entry := _entry(table, sku, model, region)) is not None and not _checked(table, entry)})
+        used = [(i.sku, found[i.sku]) for i in items if i.sku in found]
+        if credit_price is None:  # a price set in the stack or on the command line is the user's own
+            used.append(("credit_price", table["credit_price"]))
+        return used
+    keys = [(i.sku, i.model, i.region) for i in items] + [(u.sku, "on-demand", u.region) for u in usage]
+    return [(f"{sku} ({model}, {region})", entry) for sku, model, region in keys
+            if (entry := _entry(table, sku, model, region)) is not None]
 
 
 def credit_price(recording: Recording, given: float | None = None) -> float | None:
@@ -348,7 +357,7 @@ def text(result: dict[str, Any]) -> str:
     for i in result["by_item"]:
         price = "unknown" if i["price"] is None else f"{i['price']:.4f}"
         totals = ("?", "?") if i["per_hour"] is None else (f"{i['per_hour']['min']:.2f}", f"{i['per_hour']['max']:.2f}")
-        per = i["unit"] + (f" (max {i['cap']:.3f}/h)" if i.get("cap") is not None else "")
+        per = i["unit"] + (f" ({i['cap']:.3f}/h over {i['cap_over']})" if i.get("cap") is not None else "")
         rows.append((i["name"], i["sku"], i["model"], str(i["min"]), str(i["max"]), price, per, *totals))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]

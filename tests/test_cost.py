@@ -196,13 +196,10 @@ def _gcp_entry(sku):
     return next((e for e in entries if e["sku"] == sku), None)
 
 
-def test_nat_gateways_bill_per_vm_they_serve_up_to_the_cap(monkeypatch):
+def test_nat_gateways_bill_per_vm_they_serve_up_to_the_cap():
     """gke: the gvnic-0 NAT serves every node (the cluster's network), gvnic-1's only the H200 nodes
-    (their additional network); https://cloud.google.com/nat/pricing: per VM-hour up to a cap."""
-    _with_prices(monkeypatch, lambda p, t: p == "gcp" and _replace_entries(t, [
-        {"sku": "cloud-nat-gateway", "model": "on-demand", "region": "*", "price": 0.0014, "cap": 0.044,
-         "unit": "vm-hour"},
-        {"sku": "cloud-nat-ip", "model": "on-demand", "region": "*", "price": 0.005, "unit": "ip-hour"}]))
+    (their additional network); https://cloud.google.com/nat/pricing: price x VMs up to cap_vms, a flat cap above."""
+    gateway, address = _gcp_entry("cloud-nat-gateway"), _gcp_entry("cloud-nat-ip")
     result = cost.cost(document("gke"))
     items = {i["name"]: i for i in result["by_item"]}
     pools = [i for i in result["by_item"] if i["name"].startswith("node pool ")]
@@ -210,12 +207,29 @@ def test_nat_gateways_bill_per_vm_they_serve_up_to_the_cap(monkeypatch):
     assert (items["nat ray-gvnic-0-nat"]["min"], items["nat ray-gvnic-0-nat"]["max"]) == \
         (sum(i["min"] for i in pools), sum(i["max"] for i in pools))
     assert items["nat ray-gvnic-1-nat"]["max"] == sum(i["max"] for i in h200) < items["nat ray-gvnic-0-nat"]["max"]
-    assert items["nat ray-gvnic-0-nat"]["per_hour"]["max"] == pytest.approx(0.0014 * items["nat ray-gvnic-0-nat"]["max"])
-    assert items["nat ray-gvnic-0-nat addresses"]["per_hour"]["max"] == pytest.approx(0.005)
-    many = cost.cost(document("gcpvm", worker_types=GCPVM_WORKERS % 60))
-    nat = next(i for i in many["by_item"] if i["sku"] == "cloud-nat-gateway")
-    assert nat["max"] == 61 and nat["per_hour"]["max"] == pytest.approx(0.044)  # the head + 60 workers, capped
-    assert nat["per_hour"]["min"] == pytest.approx(0.0014)  # the head alone
+    assert items["nat ray-gvnic-0-nat"]["per_hour"]["max"] == \
+        pytest.approx(gateway["price"] * items["nat ray-gvnic-0-nat"]["max"])
+    assert items["nat ray-gvnic-0-nat addresses"]["per_hour"]["max"] == pytest.approx(address["price"])
+
+    def gcpvm_nat(workers):
+        found = cost.cost(document("gcpvm", worker_types=GCPVM_WORKERS % workers))
+        return next(i for i in found["by_item"] if i["sku"] == "cloud-nat-gateway")
+
+    at_cap, over = gcpvm_nat(gateway["cap_vms"] - 1), gcpvm_nat(gateway["cap_vms"])  # the head is one more VM
+    assert at_cap["max"] == gateway["cap_vms"] and over["max"] == gateway["cap_vms"] + 1
+    assert at_cap["per_hour"]["max"] == pytest.approx(gateway["cap_vms"] * gateway["price"])  # 32 VMs: 0.0448
+    assert over["per_hour"]["max"] == pytest.approx(gateway["cap"])  # more than 32: the flat 0.044
+    assert over["per_hour"]["min"] == pytest.approx(gateway["price"])  # the head alone
+
+
+def test_prices_as_of_is_the_oldest_figure_the_stack_uses(monkeypatch):
+    def change(provider, table):
+        if provider == "gcp":
+            next(e for e in table["entries"] if e["sku"] == "n2-standard-8")["as_of"] = "2020-01-02"
+            next(e for e in table["entries"] if e["sku"] == "a3-ultragpu-8g")["as_of"] = "2019-01-01"  # gke only
+    _with_prices(monkeypatch, change)
+    assert cost.cost(document("gcpvm"))["prices_as_of"] == "2020-01-02"
+    assert "prices as of 2020-01-02" in cost.text(cost.cost(document("gcpvm")))
 
 
 def test_what_bills_by_use_is_listed_apart_never_in_the_hourly_totals(monkeypatch):
