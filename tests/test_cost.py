@@ -284,3 +284,11 @@ def test_every_entry_says_whether_its_figure_was_read_in_its_source():
                 assert entry.get("note"), (path.name, entry)
     machines = yaml.safe_load((cost.PRICES_DIR / "gcp.yaml").read_text())["machine_types"]
     assert all(isinstance(m.get("memory_gib"), int) and m["memory_gib"] > 0 for m in machines.values()), machines
+
+
+def test_the_readme_sample_is_what_gke_prints_today():
+    """The README's `--cost` sample is the real output, so a price or model change updates it (or fails here)."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```text\n", readme.index("Sample (`./bin/preview gke --cost`)")) + len("```text\n")
+    sample = readme[start:readme.index("```", start)].rstrip("\n")
+    assert sample == cost.text(cost.cost(document("gke")))
