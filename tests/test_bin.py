@@ -116,6 +116,7 @@ def test_deploy_runs_pulumi_up_on_a_host_that_passes(tmp_path):
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert "docker -H unix:///var/run/docker.sock info --format {{json .}}" in calls
     assert calls[-1] == "pulumi up --stack dev --yes"
+    assert "Total per hour: 0.00 USD at minimum scale" in result.stdout  # what it costs, before `pulumi up`
 
 
 def checkout_with_venv(tmp_path: Path) -> Path:
