@@ -5,7 +5,8 @@ stack flows through: GKE node pools and the cluster fee, the gcpvm head VM and t
 (from the cluster.yaml the head's startup script carries), Cloud NAT gateways and their addresses (per VM they
 serve), SPCS compute pools and warehouses, local Docker nodes (zero). What is billed by use, not by the hour
 (NAT data processed, Cloud Build private pool minutes), is listed apart with its unit price. Prices come from
-the dated tables in prices/; an entry not compared with its source says `checked: false` and the output says so.
+the dated tables in prices/ (a VM with GPUs billed apart: its machine type + count x each GPU's per-gpu-hour
+entry); an entry not compared with its source says `checked: false` and the output says so.
 A type missing from a table is "unknown": it is named and left out of the totals, never counted as zero.
 """
 
@@ -55,6 +56,8 @@ class Item:
     unit: str
     cap: float | None = None  # a flat USD per hour once the count passes cap_over (a Cloud NAT gateway)
     cap_over: int | None = None
+    # The table entries the price adds up, with counts: the machine type, then each GPU billed apart from it.
+    parts: tuple[tuple[str, int], ...] = ()
 
     @property
     def per_hour(self) -> tuple[float, float] | None:
@@ -100,19 +103,33 @@ def _checked(table: dict, entry: dict) -> bool:
     return entry.get("checked", table.get("checked")) is True
 
 
-def _accelerators(config: dict, sku: str, table: dict) -> str:
-    """Attached GPUs not bundled in the machine type's price, as "N x TYPE" (a3/a2/g2 prices include theirs)."""
-    bundled = (table.get("machine_types") or {}).get(sku, {}).get("gpus")
-    extra = [f"{a.get('count', a.get('acceleratorCount', 1))} x {a.get('type', a.get('acceleratorType', '?'))}"
-             for a in config.get("guestAccelerators") or config.get("guest_accelerators") or []]
-    return "" if bundled or not extra else " + " + ", ".join(extra)
+def _accelerators(config: dict, sku: str, table: dict) -> list[tuple[str, int]]:
+    """Attached GPUs not bundled in the machine type's price, as (type, count); a3/a2/g2 prices include theirs.
+    The autoscaler's node configs name the type by URL (projects/P/zones/Z/acceleratorTypes/TYPE)."""
+    if (table.get("machine_types") or {}).get(sku, {}).get("gpus"):
+        return []
+    return [(str(a.get("type", a.get("acceleratorType", "?"))).rsplit("/", 1)[-1],
+             int(a.get("count", a.get("acceleratorCount", 1))))
+            for a in config.get("guestAccelerators") or config.get("guest_accelerators") or []]
 
 
 def _gcp_item(name: str, sku: str, model: str, region: str, low: int, high: int, config: dict, table: dict) -> Item:
-    """A GCE machine; separately billed GPUs are not in the table yet, so such an item is unknown, never cheaper."""
+    """A GCE machine: its machine type plus count x each GPU billed apart (per gpu-hour), unknown unless the
+    table has every part, never the machine alone."""
     gpus = _accelerators(config, sku, table)
-    price, unit = (None, "node-hour") if gpus else _gcp_price(table, sku, model, region)
-    return Item(name, "gcp", sku + gpus, model, region, int(low), int(high), price, unit)
+    parts = ((sku, 1), *gpus)
+    entries = [_entry(table, part, model, region) for part, _ in parts]
+    price = None if None in entries else sum(count * float(e["price"])
+                                             for (_, count), e in zip(parts, entries, strict=True))
+    label = sku + (" + " + ", ".join(f"{count} x {gpu}" for gpu, count in gpus) if gpus else "")
+    unit = "node-hour" if entries[0] is None else entries[0]["unit"]
+    return Item(name, "gcp", label, model, region, int(low), int(high), price, unit, parts=parts)
+
+
+def _spot(config: dict) -> bool:
+    """Spot or preemptible scheduling, as GCE spells either (provisioningModel SPOT is what gcpvm sets)."""
+    scheduling = config.get("scheduling") or {}
+    return bool(scheduling.get("preemptible")) or scheduling.get("provisioningModel") == "SPOT"
 
 
 def _pool_model(config: dict) -> str:
@@ -222,18 +239,25 @@ def _gcpvm(resources: list[dict], table: dict) -> tuple[list[Item], list[tuple[s
         inputs = r["inputs"]
         config = _autoscaler_config(inputs.get("metadataStartupScript") or "") or {}
         region = (config.get("provider") or {}).get("region") or inputs.get("zone", "").rsplit("-", 1)[0]
-        model = "spot" if (inputs.get("scheduling") or {}).get("preemptible") else "on-demand"
+        model = "spot" if _spot(inputs) else "on-demand"
         items.append(_gcp_item(f"vm {r['name']}", inputs["machineType"], model, region, 1, 1, inputs, table))
         head = config.get("head_node_type")
         for name, node in (config.get("available_node_types") or {}).items():
             if name == head:
                 continue  # the head is the VM above, not one the autoscaler launches
             node_config = node.get("node_config") or {}
-            model = "spot" if (node_config.get("scheduling") or {}).get("preemptible") else "on-demand"
+            model = "spot" if _spot(node_config) else "on-demand"
             items.append(_gcp_item(f"node type {name}", node_config.get("machineType", "?"), model, region,
                                    node.get("min_workers", 0), node.get("max_workers", config.get("max_workers", 0)),
                                    node_config, table))
     return items, [(None, i.min, i.max) for i in items]
+
+
+def machines(document: dict[str, Any]) -> list[Item]:
+    """A gke or gcpvm stack's GCE machines (node pools, the head VM, node types), priced or not, with their parts:
+    what stacks/quota.py counts."""
+    resources, table = document.get("resources", []), load_prices("gcp")
+    return (_gke if document.get("environment") == "gke" else _gcpvm)(resources, table)[0]
 
 
 def _spcs(resources: list[dict], table: dict, credit_price: float) -> list[Item]:
@@ -308,10 +332,10 @@ def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[st
     result = {
         "currency": table["currency"],
         "per_hour": {"min": round(sum(p[0] for p in known), 2), "max": round(sum(p[1] for p in known), 2)},
-        "by_item": [{**asdict(i), "per_hour": None if i.per_hour is None else
+        "by_item": [{**_public(i), "per_hour": None if i.per_hour is None else
                      {"min": round(i.per_hour[0], 4), "max": round(i.per_hour[1], 4)}} for i in items],
         "billed_by_use": [asdict(u) for u in usage],
-        "unknown": [f"{i.name}: {i.sku} ({i.model}, {i.region})" for i in items if i.price is None]
+        "unknown": [f"{i.name}: {i.sku} ({i.model}, {i.region}{_missing(table, i)})" for i in items if i.price is None]
         + [f"{u.name}: {u.sku} ({u.region})" for u in usage if u.price is None],
         # The oldest figure used: a table assembled today may hold figures read months ago.
         "prices_as_of": min((str(e.get("as_of", table["as_of"])) for _, e in used), default=table["as_of"]),
@@ -328,6 +352,19 @@ def cost(document: dict[str, Any], credit_price: float | None = None) -> dict[st
     return result
 
 
+def _public(item: Item) -> dict[str, Any]:
+    """An item as --json shows it: `parts` is how its price was found, already named by its sku label."""
+    return {k: v for k, v in asdict(item).items() if k != "parts"}
+
+
+def _missing(table: dict, item: Item) -> str:
+    """Which entries a machine with GPUs billed apart lacks (the label alone names both parts)."""
+    if len(item.parts) < 2:
+        return ""
+    absent = [sku for sku, _ in item.parts if _entry(table, sku, item.model, item.region) is None]
+    return f"; no entry for {' and '.join(absent)}" if absent else ""
+
+
 def _used(provider: str, table: dict, items: list[Item], usage: list[Usage],
           credit_price: float | None) -> list[tuple[str, dict]]:
     """(label, table entry) for every figure this stack's cost rests on."""
@@ -339,7 +376,8 @@ def _used(provider: str, table: dict, items: list[Item], usage: list[Usage],
         if credit_price is None:  # a price set in the stack or on the command line is the user's own
             used.append(("credit_price", table["credit_price"]))
         return used
-    keys = [(i.sku, i.model, i.region) for i in items] + [(u.sku, "on-demand", u.region) for u in usage]
+    keys = [(sku, i.model, i.region) for i in items for sku, _ in (i.parts or ((i.sku, 1),))]
+    keys += [(u.sku, "on-demand", u.region) for u in usage]
     return [(f"{sku} ({model}, {region})", entry) for sku, model, region in keys
             if (entry := _entry(table, sku, model, region)) is not None]
 

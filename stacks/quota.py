@@ -2,7 +2,8 @@
 
   python -m stacks.quota STACK [--list]
 Needs are derived from the cost items (stacks/cost.py), so they follow what the preview records: every node at
-its maximum, vCPUs, GPUs and local SSD of its machine type (prices/gcp.yaml `machine_types`). bin/deploy runs it:
+its maximum, vCPUs, GPUs and local SSD of its machine type (prices/gcp.yaml `machine_types`) and the GPUs
+attached to it (`gpu_types`). bin/deploy runs it:
 with gcloud credentials it compares with `gcloud compute regions describe` and stops with one error line per
 short quota; without gcloud it says the check was skipped. Which metric each node counts against is cited next
 to each rule below; what no source confirmed is listed in docs/first-deployment/gke.md ("Quotas").
@@ -29,31 +30,37 @@ STANDARD = {"PREEMPTIBLE_CPUS": "CPUS", "PREEMPTIBLE_LOCAL_SSD_GB": "LOCAL_SSD_T
 
 def _needs(document: dict) -> tuple[str, str, dict[str, int], dict[str, int]]:
     """(project, region, {metric: amount at max scale}, {PREEMPTIBLE_ metric: the part of it from spot VMs})."""
-    machines = cost.load_prices("gcp").get("machine_types", {})
+    table = cost.load_prices("gcp")
+    machines, gpu_types = table.get("machine_types", {}), table.get("gpu_types", {})
     result: dict[str, int] = {}
     spot: dict[str, int] = {}
     region = ""
-    for item in cost.cost(document)["by_item"]:
-        facts = machines.get(item["sku"])
-        if facts is None or not item["max"]:
-            continue  # fees, NAT, and types cost.py already names as unknown
-        region = item["region"]
+    for item in cost.machines(document):
+        (machine, _), *attached = item.parts or (("", 0),)  # the GKE fee has no machine
+        facts = machines.get(machine)
+        if facts is None or not item.max:
+            continue  # fees, and types cost.py already names as unknown
+        region = item.region
         # Spot VMs count against preemptible quota: https://cloud.google.com/compute/docs/instances/create-use-spot
         # ("to prevent Spot VMs from consuming your quotas for standard VMs' CPUs, GPUs, and disks, ... request
         # preemptible quota"); so do flex-start VMs: https://cloud.google.com/blog/products/compute/introducing-
         # flex-start-vms-for-the-compute-engine-instance-api ("consume preemptible quota").
-        prefix = "" if item["model"] == "on-demand" else "PREEMPTIBLE_"
+        prefix = "" if item.model == "on-demand" else "PREEMPTIBLE_"
         amounts = {f"{prefix}CPUS": facts["vcpus"]}
         if not prefix and facts.get("family"):  # per-family CPU quota (N2_CPUS) for standard VMs; spot: unverified
             amounts[f"{facts['family']}_CPUS"] = facts["vcpus"]
         if facts.get("gpus"):
             amounts[f"{prefix}{facts['gpu_metric']}"] = facts["gpus"]
+        for gpu, count in attached:  # GPUs attached to the VM (N1 + T4) count like built-in ones
+            if gpu in gpu_types:
+                metric = f"{prefix}{gpu_types[gpu]['gpu_metric']}"
+                amounts[metric] = amounts.get(metric, 0) + count
         if facts.get("local_ssd_gb"):  # bundled local SSD counted like attached local SSD: unverified for A3 Ultra
             amounts["PREEMPTIBLE_LOCAL_SSD_GB" if prefix else "LOCAL_SSD_TOTAL_GB"] = facts["local_ssd_gb"]
         for metric, amount in amounts.items():
-            result[metric] = result.get(metric, 0) + amount * item["max"]
-            if item["model"] == "spot":
-                spot[metric] = spot.get(metric, 0) + amount * item["max"]
+            result[metric] = result.get(metric, 0) + amount * item.max
+            if item.model == "spot":
+                spot[metric] = spot.get(metric, 0) + amount * item.max
     project = next((r["inputs"]["project"] for r in document["resources"] if r["inputs"].get("project")), "")
     return project, region, dict(sorted(result.items())), spot
 

@@ -135,15 +135,64 @@ def test_pr_comment_shows_cost_before_after_and_delta():
     assert comment.cost_line(base, unchecked).endswith("; UNCHECKED estimates: n2-standard-8 (on-demand, us-west1)")
 
 
-def test_gpus_billed_apart_from_the_machine_are_unknown_not_free():
+GPU_WORKERS = json.dumps([
+    {"name": "t4", "machine_type": "n1-standard-8", "accelerator_type": "nvidia-tesla-t4", "accelerator_count": 2,
+     "min_workers": 1, "max_workers": 3},
+    {"name": "t4-spot", "machine_type": "n1-standard-8", "accelerator_type": "nvidia-tesla-t4", "accelerator_count": 2,
+     "min_workers": 1, "max_workers": 3, "spot": True},
+    {"name": "l4", "machine_type": "g2-standard-8", "min_workers": 0, "max_workers": 2},
+    {"name": "l4-spot", "machine_type": "g2-standard-8", "min_workers": 0, "max_workers": 2, "spot": True}])
+
+
+def test_gpus_billed_apart_cost_the_machine_plus_each_gpu_at_both_scales():
+    result = cost.cost(document("gcpvm", worker_types=GPU_WORKERS))
+    items = {i["name"].removeprefix("node type "): i for i in result["by_item"]}
+    entries = {(e["sku"], e["model"]): e for e in yaml.safe_load((cost.PRICES_DIR / "gcp.yaml").read_text())["entries"]
+               if e["region"] == "us-west1"}
+    for name, model in (("t4", "on-demand"), ("t4-spot", "spot")):
+        item = items[name]
+        assert (item["sku"], item["model"]) == ("n1-standard-8 + 2 x nvidia-tesla-t4", model)
+        machine, gpu = entries[("n1-standard-8", model)], entries[("nvidia-tesla-t4", model)]
+        assert gpu["unit"] == "gpu-hour"
+        assert item["price"] == pytest.approx(machine["price"] + 2 * gpu["price"])
+        assert item["per_hour"] == {"min": pytest.approx(item["price"], abs=1e-4),
+                                    "max": pytest.approx(3 * item["price"], abs=1e-4)}
+    for name, model in (("l4", "on-demand"), ("l4-spot", "spot")):  # the L4 is in the g2 machine's price
+        assert (items[name]["sku"], items[name]["model"]) == ("g2-standard-8", model)
+        assert items[name]["price"] == entries[("g2-standard-8", model)]["price"]
+    assert items["t4-spot"]["price"] < items["t4"]["price"] and items["l4-spot"]["price"] < items["l4"]["price"]
+    assert not [u for u in result["unknown"] if u.startswith("node type ")]
+    assert result["per_hour"]["max"] == pytest.approx(sum(i["per_hour"]["max"] for i in result["by_item"]), abs=0.01)
+    text = cost.text(result)
+    assert "n1-standard-8 + 2 x nvidia-tesla-t4" in text and f"{items['t4']['price']:.4f}" in text
+
+
+def test_a_gpu_missing_from_the_table_keeps_the_machine_unknown_never_machine_only():
     doc = document("gcpvm")
     head = next(r for r in doc["resources"] if r["type"] == cost.GCE_INSTANCE)
-    head["inputs"]["guestAccelerators"] = [{"count": 1, "type": "nvidia-tesla-t4"}]
+    head["inputs"]["guestAccelerators"] = [{"count": 1, "type": "nvidia-tesla-p4"}]  # no entry for the P4
     result = cost.cost(doc)
     assert [u for u in result["unknown"] if u.startswith("vm ")] == [
-        "vm head-vm: n2-standard-8 + 1 x nvidia-tesla-t4 (on-demand, us-west1)"]
+        "vm head-vm: n2-standard-8 + 1 x nvidia-tesla-p4 (on-demand, us-west1; no entry for nvidia-tesla-p4)"]
+    assert next(i for i in result["by_item"] if i["name"] == "vm head-vm")["per_hour"] is None
+    workers = document("gcpvm", worker_types=GPU_WORKERS.replace("n1-standard-8", "n1-standard-4", 1))
+    unknown = [u for u in cost.cost(workers)["unknown"] if u.startswith("node type ")]
+    assert unknown == ["node type t4: n1-standard-4 + 2 x nvidia-tesla-t4 (on-demand, us-west1; no entry for "
+                       "n1-standard-4)"]  # the T4s have a price, the machine has none: still unknown
     gke = cost.cost(document("gke"))["unknown"]
     assert not [u for u in gke if u.startswith("node pool ")]  # A3 Ultra's eight H200s are in its machine price
+
+
+def test_a_gpu_entry_counts_among_the_figures_a_cost_rests_on(monkeypatch):
+    def change(provider, table):
+        if provider == "gcp":
+            for entry in table["entries"]:
+                if entry["sku"] == "nvidia-tesla-t4":
+                    entry.update(checked=False, as_of="2019-05-05")
+    _with_prices(monkeypatch, change)
+    result = cost.cost(document("gcpvm", worker_types=GPU_WORKERS))
+    assert {"nvidia-tesla-t4 (on-demand, us-west1)", "nvidia-tesla-t4 (spot, us-west1)"} <= set(result["unchecked"])
+    assert result["prices_as_of"] == "2019-05-05"
 
 
 def _with_prices(monkeypatch, change):
@@ -292,3 +341,13 @@ def test_the_readme_sample_is_what_gke_prints_today():
     start = readme.index("```text\n", readme.index("Sample (`./bin/preview gke --cost`)")) + len("```text\n")
     sample = readme[start:readme.index("```", start)].rstrip("\n")
     assert sample == cost.text(cost.cost(document("gke")))
+
+
+def test_the_gcpvm_gpu_sample_is_what_the_preview_prints_today():
+    """docs/gcpvm.md's GPU worker sample is the real output of the command it shows."""
+    doc = (ROOT / "docs" / "gcpvm.md").read_text()
+    command = doc[doc.index("Sample (`./bin/preview gcpvm --cost --set '"):]
+    workers = command.split("worker_types=", 1)[1].split("'`)", 1)[0]
+    start = doc.index("```text\n", doc.index(workers)) + len("```text\n")
+    sample = doc[start:doc.index("```", start)].rstrip("\n")
+    assert "nvidia-tesla-t4" in workers and sample == cost.text(cost.cost(document("gcpvm", worker_types=workers)))

@@ -102,3 +102,23 @@ def test_metric_names_and_the_regions_describe_shape_come_from_the_compute_api()
     asked = set(quota.needs(preview("gke").to_json())[2]) | set(quota.needs(preview("gcpvm").to_json())[2])
     assert {m for m in asked - enum} == {"NVIDIA_H200_GPUS", "PREEMPTIBLE_NVIDIA_H200_GPUS"}
     assert "PREEMPTIBLE_NVIDIA_H100_GPUS" in enum and "A3_CPUS" not in enum  # the pattern the H200 names follow
+
+
+def test_gpu_worker_types_need_their_gpu_quota_at_max_scale():
+    """gcpvm: attached T4s and the L4 built into g2 count per GPU (PREEMPTIBLE_ for spot), with the VM's vCPUs;
+    every metric is one the compute API's Quota.metric enum lists."""
+    workers = json.dumps([
+        {"name": "t4", "machine_type": "n1-standard-8", "accelerator_type": "nvidia-tesla-t4", "accelerator_count": 2,
+         "max_workers": 3},
+        {"name": "t4-spot", "machine_type": "n1-standard-8", "accelerator_type": "nvidia-tesla-t4", "accelerator_count": 4,
+         "max_workers": 2, "spot": True},
+        {"name": "l4", "machine_type": "g2-standard-8", "max_workers": 5},
+        {"name": "l4-spot", "machine_type": "g2-standard-8", "max_workers": 1, "spot": True}])
+    _, region, required = quota.needs(preview("gcpvm", {"worker_types": workers}).to_json())
+    assert region == "us-west1"
+    assert required["NVIDIA_T4_GPUS"] == 2 * 3 and required["PREEMPTIBLE_NVIDIA_T4_GPUS"] == 4 * 2
+    assert required["NVIDIA_L4_GPUS"] == 5 and required["PREEMPTIBLE_NVIDIA_L4_GPUS"] == 1
+    head = 8  # n2-standard-8
+    assert required["CPUS"] == head + 8 * 3 + 8 * 5 and required["PREEMPTIBLE_CPUS"] == 8 * 2 + 8 * 1
+    enum = set(json.loads(DISCOVERY.read_text())["schemas"]["Quota"]["properties"]["metric"]["enum"])
+    assert set(required) <= enum
