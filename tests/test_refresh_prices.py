@@ -303,3 +303,18 @@ def test_a_tiered_or_foreign_currency_sku_is_no_flat_usd_rate():
     with pytest.raises(refresh.Unpriced, match="IDR, not USD"):
         refresh.unit_price(SKUS["9E37-EAF4-1576"])
     assert refresh.unit_price(SKUS["039F-D0DA-4055"]) == (pytest.approx(2.933908), "h")
+
+
+def test_gpu_worker_entries_without_recorded_skus_are_listed_not_guessed(catalog, capsys, monkeypatch, tmp_path):
+    """N1, G2 + L4 and the T4 (gcpvm GPU workers): no real catalog record of their SKUs exists to test a mapping
+    with, so each entry is listed as not priced, saying what to compare by hand, and left as it is."""
+    monkeypatch.setenv("GOOGLE_API_KEY", "recorded-test-key")
+    shipped = tmp_path / "gcp.yaml"
+    shipped.write_text((ROOT / "prices" / "gcp.yaml").read_text())
+    code, out, _ = run(["gcp", "--table", str(shipped), "--write"], catalog, capsys)
+    assert code == 0 and shipped.read_text() == (ROOT / "prices" / "gcp.yaml").read_text()
+    for sku, words in (("n1-standard-8", "N1 Predefined Instance Core"), ("g2-standard-8", "Nvidia L4 GPU"),
+                       ("nvidia-tesla-t4", "Nvidia Tesla T4 GPU running in")):
+        for model in ("on-demand", "spot"):
+            line = next(li for li in out.splitlines() if li.startswith(f"  {sku} {model} us-west1: "))
+            assert "no recorded catalog record" in line and words in line and "by hand" in line, line
