@@ -53,6 +53,10 @@ def test_deploy_stops_when_the_region_has_too_little_quota(tmp_path):
     assert f"NVIDIA_H200_GPUS: the stack needs {required['NVIDIA_H200_GPUS']} at maximum scale, 1 free" in result.stderr
     assert "PREEMPTIBLE_NVIDIA_H200_GPUS" not in result.stderr and "Traceback" not in result.stderr
     assert "compute regions describe europe-west1 --project" in (tmp_path / "calls").read_text()
+    (tmp_path / "again").mkdir()
+    skipped = run("gke", {**fake_gcloud(tmp_path / "again", quotas), quota.SKIP: "1"})
+    assert skipped.returncode == 0  # the user's way past an unconfirmed metric name: said, never silent
+    assert f"warning: {quota.SKIP}=1: deploying although" in skipped.stderr and "NVIDIA_H200_GPUS" in skipped.stderr
 
 
 @pytest.mark.parametrize("stack", ["gke", "gcpvm"])
