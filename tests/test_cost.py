@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import yaml
 from stacks import cost
 from stacks import preview as cli
 from stacks.offline import preview
+from tests.modules import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
@@ -114,10 +114,7 @@ def test_cli_cost_and_json_cost_object(capsys):
 
 
 def _comment_module():
-    spec = importlib.util.spec_from_file_location("preview_comment", ROOT / "scripts" / "preview_comment.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("preview_comment", ROOT / "scripts" / "preview_comment.py")
 
 
 def test_pr_comment_shows_cost_before_after_and_delta():

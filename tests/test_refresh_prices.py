@@ -4,7 +4,6 @@ listed and left alone, `--write` keeps everything else, API errors are one line 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.modules import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = json.loads((ROOT / "tests" / "data" / "cloudbilling_skus.json").read_text())
@@ -84,14 +85,7 @@ def expected(index: int) -> float:
     return sum(count * rate(sku) for sku, count in EXPECTED[index].items())
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("refresh_prices", ROOT / "scripts" / "refresh_prices.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-refresh = _script()
+refresh = load_module("refresh_prices", ROOT / "scripts" / "refresh_prices.py")
 
 
 class Catalog:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from jobs_testing import EXAMPLES, WORKER, Cluster
 
+from tests.modules import load_module
+
 
 def load_example(name: str):
     """Import an example module by path (they import each other as top-level modules, as in a working_dir)."""
@@ -20,10 +22,7 @@ def load_example(name: str):
 
     if str(EXAMPLES) not in sys.path:
         sys.path.insert(0, str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"example_{name}", EXAMPLES / f"{name}.py")
 
 
 def test_autotune_sweep_finds_and_stores_the_best_parameters(cluster: Cluster) -> None:

@@ -3,7 +3,6 @@ renderer and equal the `spcs` stack's for the same node groups; the start proced
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -26,6 +25,7 @@ from components.spcs_app.app_files import (
 from stacks import spcs as spcs_stack
 from stacks.config import load
 from stacks.offline import read_stack_config
+from tests.modules import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "apps" / "ray-native-app"
@@ -35,10 +35,7 @@ SHAPE = AppShape([family("CPU_X64_M")], [family("CPU_X64_M"), family("GPU_NV_S")
 
 
 def procedures():
-    spec = importlib.util.spec_from_file_location("ray_cluster", APP_DIR / "python" / "ray_cluster.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("ray_cluster", APP_DIR / "python" / "ray_cluster.py")
 
 
 def test_repo_manifest_parses_and_has_every_required_key():
