@@ -164,6 +164,17 @@ def test_rays_provider_resolves_the_head_by_its_name(cluster):
     assert cluster.compute.instances[cluster.head_name]["labels"]["ray-user-node-type"] == "head"
 
 
+def cpu_and_gpu_workers(cluster) -> list[dict]:
+    """Demand CPUs, then a GPU: the autoscaler launches one worker of each type; their VMs."""
+    cluster.demand([{"CPU": 1}] * 5)
+    cluster.rounds(2)
+    cluster.demand([{"GPU": 1}])
+    cluster.rounds(2)
+    workers = list(cluster.workers().values())
+    assert {w["labels"]["ray-user-node-type"] for w in workers} == {"cpu", "t4"}
+    return workers
+
+
 @pytest.mark.parametrize("image, login", [
     ({"source": "private", "ref": AR_IMAGE}, "gcloud auth configure-docker us-west1-docker.pkg.dev --quiet"),
     ({"source": "private", "ref": "registry.example.com/team/ray:1", "registry_username": "me"},
@@ -173,13 +184,7 @@ def test_rays_provider_resolves_the_head_by_its_name(cluster):
 def test_private_registry_login_runs_on_each_worker_before_the_pull(stack, image, login):
     extra = {"registry_password": "a-password-123"} if "registry_username" in image else {}
     cluster = stack(image=image, worker_types=[CPU, T4], **extra)
-    cluster.demand([{"CPU": 1}] * 5)
-    cluster.rounds(2)
-    cluster.demand([{"GPU": 1}])
-    cluster.rounds(2)
-    workers = cluster.workers().values()
-    assert {w["labels"]["ray-user-node-type"] for w in workers} == {"cpu", "t4"}
-    for worker in workers:
+    for worker in cpu_and_gpu_workers(cluster):
         commands = cluster.runner.on(worker["networkInterfaces"][0]["networkIP"])
         logged_in, pull = index(commands, login), index(commands, f"docker pull {image['ref']}")
         assert logged_in < pull < index(commands, "docker run"), commands
@@ -188,13 +193,7 @@ def test_private_registry_login_runs_on_each_worker_before_the_pull(stack, image
 
 def test_every_worker_type_writes_rays_token_before_its_container_starts(stack):
     cluster = stack(worker_types=[CPU, T4])
-    cluster.demand([{"CPU": 1}] * 5)
-    cluster.rounds(2)
-    cluster.demand([{"GPU": 1}])
-    cluster.rounds(2)
-    workers = cluster.workers().values()
-    assert {w["labels"]["ray-user-node-type"] for w in workers} == {"cpu", "t4"}
-    for worker in workers:
+    for worker in cpu_and_gpu_workers(cluster):
         commands = cluster.runner.on(worker["networkInterfaces"][0]["networkIP"])
         written = index(commands, f"mv {TOKEN_PATH}.new {TOKEN_PATH}")
         run = index(commands, "docker run")
